@@ -1,0 +1,82 @@
+"""The ASGI application: routes, the outermost middleware and the lifespan; no logic of its own."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from bastion.api.http import send_error
+from bastion.api.middleware import RequestIdMiddleware
+from bastion.config import Settings, load_settings
+from bastion.errors import BastionError, NotFound
+from bastion.runtime import Runtime
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+log = logging.getLogger(__name__)
+
+
+class BastionApp:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.runtime: Runtime | None = None
+        self._handler = RequestIdMiddleware(self._dispatch)
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+        elif scope["type"] == "http":
+            await self._handler(scope, receive, send)
+
+    async def startup(self) -> None:
+        self.runtime = await Runtime.start(self.settings)
+
+    async def shutdown(self) -> None:
+        if self.runtime is not None:
+            await self.runtime.close()
+            self.runtime = None
+
+    async def _lifespan(self, receive: Any, send: Any) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.startup()
+                except BastionError as exc:
+                    await send({"type": "lifespan.startup.failed", "message": exc.message})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _dispatch(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        runtime = self.runtime
+        if runtime is None:
+            await send_error(send, BastionError("Bastion is starting; try again in a moment."))
+            return
+        path: str = scope["path"]
+        if path.startswith("/v1/"):
+            await runtime.openai(scope, receive, send)
+            return
+        plain: dict[str, Callable[[dict[str, Any], Any, Any], Awaitable[None]]] = {
+            "/healthz": runtime.health.healthz,
+            "/readyz": runtime.health.readyz,
+            "/metrics": runtime.health.metrics,
+        }
+        handler = plain.get(path)
+        if handler is None:
+            await send_error(send, NotFound(f"Bastion does not serve {path}; the OpenAI API is under /v1."))
+            return
+        await handler(scope, receive, send)
+
+
+def create_app(settings: Settings) -> BastionApp:
+    return BastionApp(settings)
+
+
+def app_from_env() -> BastionApp:
+    """Factory for ``uvicorn --factory`` with several workers: settings from ``BASTION_CONFIG``."""
+    return create_app(load_settings())

@@ -1,0 +1,28 @@
+"""Entry point of the ``bastion`` command: one table of sub-commands."""
+
+from __future__ import annotations
+
+import typer
+
+from bastion import __version__
+from bastion.cli import keys, serve
+
+app = typer.Typer(
+    name="bastion",
+    help="Bastion: a self-hosted, OpenAI-compatible compliance gateway for LLM APIs.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+app.command()(serve.serve)
+app.command()(serve.demo)
+app.add_typer(keys.app, name="keys")
+
+
+@app.command()
+def version() -> None:
+    """Print Bastion's version."""
+    typer.echo(__version__)
+
+
+def main() -> None:
+    app()

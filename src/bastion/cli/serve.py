@@ -1,0 +1,100 @@
+"""``bastion serve`` and ``bastion demo``: start the gateway (uvicorn with uvloop and httptools)."""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+import uvicorn
+
+from bastion.app import create_app
+from bastion.cli.common import ConfigOption, fail, settings_or_exit
+from bastion.config import FileConfig, ProjectConfig, ProviderConfig, Settings, settings_from
+from bastion.errors import BastionError
+from bastion.obs import logs
+from bastion.routing.providers import build_provider
+from bastion.services import open_services
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+HostOption = Annotated[str | None, typer.Option("--host", help="Address to listen on (default: server.host).")]
+PortOption = Annotated[int | None, typer.Option("--port", help="Port to listen on (default: server.port).")]
+
+DEMO_PROJECT = "demo"
+
+
+def _check_startable(settings: Settings) -> None:
+    """Fail before listening: the store opens, and every provider has what it needs (e.g. its key)."""
+    try:
+        open_services(settings).close()
+        for provider in settings.file.providers:
+            build_provider(provider, None, os.environ)  # type: ignore[arg-type]
+    except BastionError as exc:
+        raise fail(exc.message) from exc
+
+
+def _run(settings: Settings, host: str | None, port: int | None) -> None:
+    logs.configure(os.environ.get("BASTION_LOG_LEVEL", "INFO"))
+    uvicorn.run(
+        create_app(settings),
+        host=host or settings.server.host,
+        port=port or settings.server.port,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        access_log=False,
+        log_level="warning",
+        timeout_graceful_shutdown=10,
+    )
+
+
+def serve(config: ConfigOption = None, host: HostOption = None, port: PortOption = None) -> None:
+    """Run the gateway with the providers and projects of the config file."""
+    settings = settings_or_exit(config)
+    if not settings.file.providers:
+        raise fail(
+            f"{settings.source}: no providers are configured; add one under 'providers:' (see examples/minimal.yaml)"
+        )
+    _check_startable(settings)
+    _run(settings, host, port)
+
+
+def demo_settings() -> Settings:
+    """The demo: one project and the local ``echo`` model, SQLite under ./.bastion/."""
+    file = FileConfig(
+        organization="demo",
+        providers=[ProviderConfig(name="local", kind="echo", models={"echo-1": "echo-1"})],
+        projects=[ProjectConfig(name=DEMO_PROJECT, environment="sandbox")],
+    )
+    return settings_from(file, "<demo>", dict(os.environ))
+
+
+def demo(host: HostOption = None, port: PortOption = None) -> None:
+    """Start Bastion with a demo project, a fresh demo key and the echo model."""
+    settings = demo_settings()
+    try:
+        opened = open_services(settings)
+        _record, plaintext = opened.keys.create(DEMO_PROJECT, name="demo")
+        opened.close()
+    except BastionError as exc:
+        raise fail(exc.message) from exc
+    url = f"http://{host or settings.server.host}:{port or settings.server.port}/v1"
+    typer.echo(_banner(url, plaintext, settings.home))
+    _run(settings, host, port)
+
+
+def _banner(url: str, key: str, home: Path) -> str:
+    return f"""
+Bastion demo — the echo model answers with exactly what would have left your network.
+
+  base URL   {url}
+  API key    {key}    (shown once; data under {home}/)
+
+  from openai import OpenAI
+  client = OpenAI(base_url="{url}", api_key="{key}")
+  print(client.chat.completions.create(model="echo-1", messages=[{{"role": "user", "content": "hi"}}]))
+
+Stop with Ctrl-C.
+"""

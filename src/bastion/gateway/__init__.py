@@ -1,0 +1,1 @@
+"""The request path: one pipeline (``pipeline.py``) calling small, separately tested steps."""

@@ -1,0 +1,57 @@
+"""What every provider offers the gateway: send a call and get a reply, or open a stream of SSE events."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from bastion.errors import UpstreamError, UpstreamRejected
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncGenerator
+
+    from bastion.config import ProviderConfig
+
+PATHS = {"chat.completions": "/chat/completions", "embeddings": "/embeddings"}
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One request as it leaves for the upstream; ``raw`` is exactly the bytes to send."""
+
+    endpoint: str
+    model: str
+    body: dict[str, Any]
+    raw: bytes
+    stream: bool
+    request_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    status: int
+    body: bytes
+    content_type: str
+
+
+class Provider(Protocol):
+    name: str
+    config: ProviderConfig
+
+    async def send(self, call: Call) -> Reply:
+        """Send a non-streaming call; raise an :class:`UpstreamError` for anything but a 2xx."""
+
+    async def open_stream(self, call: Call) -> AsyncGenerator[bytes, None]:
+        """Start a streaming call; once the upstream accepted it, iterate its whole SSE events."""
+
+    async def close(self) -> None: ...
+
+
+def refuse_status(provider: str, status: int, body: bytes, content_type: str) -> None:
+    """Turn a non-2xx upstream status into the error the client gets."""
+    if 400 <= status < 500:
+        raise UpstreamRejected(status, body, content_type or "application/json")
+    if status >= 300:
+        raise UpstreamError(
+            f"The upstream provider '{provider}' answered HTTP {status}; try again later or check its status."
+        )
