@@ -12,14 +12,15 @@ from bastion.errors import BastionError, NotFound
 from bastion.runtime import Runtime
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Awaitable, Callable, Mapping
 
 log = logging.getLogger(__name__)
 
 
 class BastionApp:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, env: Mapping[str, str] | None = None) -> None:
         self.settings = settings
+        self._env = env
         self.runtime: Runtime | None = None
         self._handler = RequestIdMiddleware(self._dispatch)
 
@@ -30,7 +31,7 @@ class BastionApp:
             await self._handler(scope, receive, send)
 
     async def startup(self) -> None:
-        self.runtime = await Runtime.start(self.settings)
+        self.runtime = await Runtime.start(self.settings, self._env)
 
     async def shutdown(self) -> None:
         if self.runtime is not None:
@@ -73,8 +74,9 @@ class BastionApp:
         await handler(scope, receive, send)
 
 
-def create_app(settings: Settings) -> BastionApp:
-    return BastionApp(settings)
+def create_app(settings: Settings, env: Mapping[str, str] | None = None) -> BastionApp:
+    """The gateway for ``settings``; provider keys are read from ``env`` (default: the process environment)."""
+    return BastionApp(settings, env)
 
 
 def app_from_env() -> BastionApp:

@@ -88,27 +88,28 @@ class FileConfig(_Strict):
     providers: list[ProviderConfig] = []
     projects: list[ProjectConfig] = []
 
-    @model_validator(mode="after")
-    def _consistent(self) -> FileConfig:
-        _unique("providers", [p.name for p in self.providers])
-        _unique("projects", [p.name for p in self.projects])
-        served = {model for provider in self.providers for model in provider.models}
-        for project in self.projects:
-            unknown = sorted(set(project.models or ()) - served)
-            if unknown:
-                raise ValueError(
-                    f"project '{project.name}' allows {', '.join(unknown)}, which no provider serves; "
-                    "add it to a provider's models or remove it"
-                )
-        return self
+
+Loc = tuple[str | int, ...]
 
 
-def _unique(section: str, names: list[str]) -> None:
-    seen: set[str] = set()
-    for name in names:
-        if name in seen:
-            raise ValueError(f"{section} has two entries named '{name}'; names must be unique")
-        seen.add(name)
+def cross_check(config: FileConfig) -> list[tuple[Loc, str]]:
+    """Rules that span sections: unique names, and project allowlists naming served models."""
+    problems: list[tuple[Loc, str]] = []
+    for section, names in (
+        ("providers", [p.name for p in config.providers]),
+        ("projects", [p.name for p in config.projects]),
+    ):
+        for index, name in enumerate(names):
+            if name in names[:index]:
+                problems.append(((section, index, "name"), f"two {section} are named '{name}'; names must be unique"))
+    served = {model for provider in config.providers for model in provider.models}
+    for index, project in enumerate(config.projects):
+        unknown = sorted(set(project.models or ()) - served)
+        if unknown:
+            listed = ", ".join(unknown)
+            fix = "add it to a provider's models or remove it"
+            problems.append((("projects", index, "models"), f"allows {listed}, which no provider serves; {fix}"))
+    return problems
 
 
 @dataclass(frozen=True)
@@ -170,14 +171,18 @@ def parse_text(text: str, source: str) -> FileConfig:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{source}:1: the config file must be a mapping of sections (providers, projects, ...)")
+    lines = _lines(node) if node is not None else {}
     try:
-        return FileConfig.model_validate(data)
+        config = FileConfig.model_validate(data)
     except ValidationError as exc:
-        lines = _lines(node) if node is not None else {}
         raise ConfigError("\n".join(_describe(source, lines, err) for err in exc.errors())) from exc
+    problems = cross_check(config)
+    if problems:
+        raise ConfigError("\n".join(f"{source}:{_line(lines, loc)}: {_dotted(loc)}: {msg}" for loc, msg in problems))
+    return config
 
 
-def _lines(node: yaml.Node, path: tuple[str | int, ...] = ()) -> dict[tuple[str | int, ...], int]:
+def _lines(node: yaml.Node, path: Loc = ()) -> dict[Loc, int]:
     """Map each key path of the YAML document to the 1-based line where it is written."""
     found = {path: node.start_mark.line + 1}
     if isinstance(node, yaml.MappingNode):
@@ -191,9 +196,9 @@ def _lines(node: yaml.Node, path: tuple[str | int, ...] = ()) -> dict[tuple[str 
     return found
 
 
-def _describe(source: str, lines: dict[tuple[str | int, ...], int], err: Any) -> str:
+def _describe(source: str, lines: dict[Loc, int], err: Any) -> str:
     loc = tuple(part for part in err["loc"] if not (isinstance(part, str) and "[" in part))
-    line = next((lines[loc[:n]] for n in range(len(loc), -1, -1) if loc[:n] in lines), 1)
+    line = _line(lines, loc)
     where = _dotted(loc)
     if err["type"] == "extra_forbidden":
         parent = _dotted(loc[:-1]) or "the top level"
@@ -202,7 +207,12 @@ def _describe(source: str, lines: dict[tuple[str | int, ...], int], err: Any) ->
     return f"{source}:{line}: {where or 'config'}: {message}"
 
 
-def _dotted(loc: tuple[str | int, ...]) -> str:
+def _line(lines: dict[Loc, int], loc: Loc) -> int:
+    """The line of the deepest part of ``loc`` that the document spells out."""
+    return next((lines[loc[:n]] for n in range(len(loc), -1, -1) if loc[:n] in lines), 1)
+
+
+def _dotted(loc: Loc) -> str:
     out = ""
     for part in loc:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
