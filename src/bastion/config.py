@@ -6,32 +6,79 @@ bad config stops the gateway before it serves anything.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
+from bastion.durations import format_duration, parse_duration
 from bastion.errors import ConfigError
 
 _NAME = r"^[a-z0-9][a-z0-9._-]{0,62}$"
 Name = Annotated[str, Field(pattern=_NAME)]
+Email = Annotated[str, Field(pattern=r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$", max_length=254)]
 ProviderKind = Literal["openai", "echo"]
 Environment = Literal["production", "staging", "development", "sandbox"]
+Role = Literal["owner", "admin", "member", "reader"]
+ProjectRole = Literal["admin", "member", "reader"]
+Permission = Literal["chat.completions", "embeddings", "responses", "models.read"]
+PERMISSIONS: tuple[str, ...] = ("chat.completions", "embeddings", "responses", "models.read")
+PositiveInt = Annotated[int, Field(gt=0)]
 DEFAULT_MAX_BODY = 8 * 1024 * 1024
+
+
+def _network(value: Any) -> str:
+    """A CIDR (or a single address), IPv4 or IPv6, normalised: ``10.0.1.7/24`` is refused, not guessed."""
+    try:
+        return str(ipaddress.ip_network(str(value), strict=True))
+    except ValueError as exc:
+        raise ValueError(f"'{value}' is not a network in CIDR notation (e.g. 10.0.1.0/24 or 2001:db8::/32)") from exc
+
+
+def _duration(value: Any) -> timedelta:
+    if isinstance(value, timedelta):
+        return value
+    return parse_duration(str(value))
+
+
+Network = Annotated[str, BeforeValidator(_network)]
+Duration = Annotated[timedelta, BeforeValidator(_duration), PlainSerializer(format_duration)]
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class LimitsConfig(_Strict):
+    """Requests and tokens per minute, and tokens per UTC day; an absent value means no limit."""
+
+    rpm: PositiveInt | None = None
+    tpm: PositiveInt | None = None
+    daily_tokens: PositiveInt | None = None
+
+
 class ServerConfig(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
     max_body_bytes: int = Field(default=DEFAULT_MAX_BODY, ge=1024, le=1024 * 1024 * 1024)
+    trusted_proxies: list[Network] = []
+    ip_limits: LimitsConfig = LimitsConfig()
+    admin_rpm: PositiveInt = 300
 
 
 class Timeouts(_Strict):
@@ -74,10 +121,37 @@ class ProviderConfig(_Strict):
         return self
 
 
+class KeyPolicyConfig(_Strict):
+    """How keys of a project age: a maximum age, what happens past it, and limits for each key."""
+
+    max_age: Duration | None = None
+    over_age: Literal["refuse", "warn"] = "warn"
+    limits: LimitsConfig = LimitsConfig()
+
+
 class ProjectConfig(_Strict):
     name: Name
     environment: Environment = "development"
     models: list[str] | None = None
+    limits: LimitsConfig = LimitsConfig()
+    keys: KeyPolicyConfig = KeyPolicyConfig()
+
+
+class MemberConfig(_Strict):
+    email: Email
+    role: Role
+    projects: dict[Name, ProjectRole] = {}
+    ip_allowlist: list[Network] = []
+    limits: LimitsConfig = LimitsConfig()
+
+
+class ServiceAccountConfig(_Strict):
+    name: Name
+    project: Name
+    permissions: list[Permission] = ["chat.completions", "embeddings", "responses", "models.read"]
+    ip_allowlist: list[Network] = []
+    limits: LimitsConfig = LimitsConfig()
+    key_ttl: Duration | None = None
 
 
 class FileConfig(_Strict):
@@ -87,22 +161,40 @@ class FileConfig(_Strict):
     server: ServerConfig = ServerConfig()
     providers: list[ProviderConfig] = []
     projects: list[ProjectConfig] = []
+    members: list[MemberConfig] = []
+    service_accounts: list[ServiceAccountConfig] = []
 
 
 Loc = tuple[str | int, ...]
 
 
 def cross_check(config: FileConfig) -> list[tuple[Loc, str]]:
-    """Rules that span sections: unique names, and project allowlists naming served models."""
-    problems: list[tuple[Loc, str]] = []
-    for section, names in (
-        ("providers", [p.name for p in config.providers]),
-        ("projects", [p.name for p in config.projects]),
-    ):
-        for index, name in enumerate(names):
-            if name in names[:index]:
-                problems.append(((section, index, "name"), f"two {section} are named '{name}'; names must be unique"))
+    """Rules that span sections: unique names, references to declared projects, served models."""
+    problems = _duplicates("providers", [p.name for p in config.providers], "name")
+    problems += _duplicates("projects", [p.name for p in config.projects], "name")
+    problems += _duplicates("members", [m.email for m in config.members], "email")
+    problems += _duplicates("service_accounts", [a.name for a in config.service_accounts], "name")
+    return problems + _references(config) + _allowlists(config)
+
+
+def _references(config: FileConfig) -> list[tuple[Loc, str]]:
+    projects = {p.name for p in config.projects}
+    problems: list[tuple[Loc, str]] = [
+        (("members", index, "projects", name), f"names project '{name}', which is not declared under projects")
+        for index, member in enumerate(config.members)
+        for name in sorted(set(member.projects) - projects)
+    ]
+    problems += [
+        (("service_accounts", index, "project"), f"names project '{account.project}', which is not declared")
+        for index, account in enumerate(config.service_accounts)
+        if account.project not in projects
+    ]
+    return problems
+
+
+def _allowlists(config: FileConfig) -> list[tuple[Loc, str]]:
     served = {model for provider in config.providers for model in provider.models}
+    problems: list[tuple[Loc, str]] = []
     for index, project in enumerate(config.projects):
         unknown = sorted(set(project.models or ()) - served)
         if unknown:
@@ -110,6 +202,14 @@ def cross_check(config: FileConfig) -> list[tuple[Loc, str]]:
             fix = "add it to a provider's models or remove it"
             problems.append((("projects", index, "models"), f"allows {listed}, which no provider serves; {fix}"))
     return problems
+
+
+def _duplicates(section: str, values: list[str], key: str) -> list[tuple[Loc, str]]:
+    return [
+        ((section, index, key), f"two {section} have the {key} '{value}'; it must be unique")
+        for index, value in enumerate(values)
+        if value in values[:index]
+    ]
 
 
 @dataclass(frozen=True)

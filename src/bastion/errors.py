@@ -15,8 +15,10 @@
     │   ├── KeyExpired                401 key_expired
     │   └── KeyRevoked                401 key_revoked
     ├── PermissionDenied              403 permission_denied
-    │   └── ModelNotAllowed           403 model_not_allowed
-    ├── StoreError                    (CLI and service functions: unknown project, key ...)
+    │   ├── ModelNotAllowed           403 model_not_allowed
+    │   └── IPNotAllowed              403 ip_not_allowed
+    ├── Conflict                      409 conflict
+    ├── RateLimited                   429 rate_limit_exceeded (with Retry-After)
     └── UpstreamError                 502 upstream_unavailable
         ├── UpstreamTimeout           504 upstream_unavailable
         └── UpstreamRejected          the upstream's own 4xx, passed through as it came
@@ -35,10 +37,13 @@ class BastionError(Exception):
     type = "server_error"
     code = "internal_error"
 
-    def __init__(self, message: str, *, param: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, param: str | None = None, headers: list[tuple[bytes, bytes]] | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.param = param
+        self.headers = headers or []
 
 
 class ConfigError(BastionError):
@@ -114,12 +119,20 @@ class ModelNotAllowed(PermissionDenied):
     code = "model_not_allowed"
 
 
-class StoreError(BastionError):
-    """A control-plane operation refers to something the store does not hold."""
+class IPNotAllowed(PermissionDenied):
+    code = "ip_not_allowed"
 
-    status = 404
+
+class Conflict(BastionError):
+    status = 409
     type = "invalid_request_error"
-    code = "not_found"
+    code = "conflict"
+
+
+class RateLimited(BastionError):
+    status = 429
+    type = "requests"
+    code = "rate_limit_exceeded"
 
 
 class UpstreamError(BastionError):

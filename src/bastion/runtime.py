@@ -1,4 +1,4 @@
-"""Everything a running gateway holds (store, caches, upstream clients, routes), built at start, closed at stop."""
+"""Everything a running gateway holds (store, caches, limiter, upstream clients, routes), from start to stop."""
 
 from __future__ import annotations
 
@@ -12,8 +12,13 @@ import aiohttp
 from bastion.api.health import HealthRoutes
 from bastion.api.openai import OpenAIRoutes
 from bastion.gateway.pipeline import Pipeline
-from bastion.identity.cache import KeyCache
+from bastion.identity.cache import CallerCache
+from bastion.identity.model import networks
+from bastion.identity.usage import KeyUsage
 from bastion.obs.metrics import Metrics
+from bastion.policy.estimate import TokenEstimator
+from bastion.policy.limits import Limiter, Limits, memory_limiter
+from bastion.policy.redis_limits import connect, redis_limiter
 from bastion.routing.providers import build_provider
 from bastion.routing.router import Router
 from bastion.services import Services, open_services
@@ -22,8 +27,18 @@ from bastion.store.changes import ChangeFeed, open_feed
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+    from redis.asyncio import Redis
+
     from bastion.config import Settings
     from bastion.routing.providers.base import Provider
+
+
+def make_limiter(settings: Settings) -> tuple[Limiter, Redis | None]:
+    """In-process limits for one gateway; Redis when ``BASTION_REDIS_URL`` makes several agree."""
+    if settings.redis_url is None:
+        return memory_limiter(), None
+    client = connect(settings.redis_url)
+    return redis_limiter(client), client
 
 
 @dataclass
@@ -33,39 +48,58 @@ class Runtime:
     feed: ChangeFeed
     session: aiohttp.ClientSession
     providers: list[Provider]
+    pipeline: Pipeline
+    usage: KeyUsage
     openai: OpenAIRoutes
     health: HealthRoutes
+    metrics: Metrics
+    redis: Redis | None = None
 
     @classmethod
     async def start(cls, settings: Settings, env: Mapping[str, str] | None = None) -> Runtime:
         services = await asyncio.to_thread(open_services, settings)
+        estimator = await asyncio.to_thread(TokenEstimator)
         feed = open_feed(services.engine)
         connector = aiohttp.TCPConnector(limit=0, limit_per_host=512, ttl_dns_cache=300)
         session = aiohttp.ClientSession(connector=connector, auto_decompress=True)
         providers = [build_provider(p, session, os.environ if env is None else env) for p in settings.file.providers]
         metrics = Metrics()
-        router = Router(providers)
-        allowlists = {p.name: frozenset(p.models) if p.models is not None else None for p in settings.file.projects}
+        limiter, redis = make_limiter(settings)
+        usage = KeyUsage(services.keys.touch)
+        usage.start()
+        server = settings.server
         pipeline = Pipeline(
-            keys=KeyCache(services.keys.lookup, feed),
+            callers=CallerCache(services.keys.caller, feed),
             digest=services.keys.digest,
-            allowlists=allowlists,
-            router=router,
+            router=Router(providers),
+            limiter=limiter,
+            estimator=estimator,
+            usage=usage,
             metrics=metrics,
+            ip_limits=Limits(**server.ip_limits.model_dump()),
         )
+        trusted = networks(server.trusted_proxies)
         return cls(
             settings=settings,
             services=services,
             feed=feed,
             session=session,
             providers=providers,
-            openai=OpenAIRoutes(pipeline, metrics, settings.server.max_body_bytes),
+            pipeline=pipeline,
+            usage=usage,
+            openai=OpenAIRoutes(pipeline, metrics, server.max_body_bytes, trusted),
             health=HealthRoutes(services.engine, len(providers), metrics),
+            metrics=metrics,
+            redis=redis,
         )
 
     async def close(self) -> None:
+        await self.usage.stop()
+        await self.pipeline.drain()
         for provider in self.providers:
             await provider.close()
         await self.session.close()
+        if self.redis is not None:
+            await self.redis.aclose()
         self.feed.close()
         self.services.close()

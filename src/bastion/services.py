@@ -2,35 +2,63 @@
 
 from __future__ import annotations
 
+import getpass
+import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from bastion.identity import apply
 from bastion.identity.keys import KeyService
+from bastion.identity.org import OrgService
 from bastion.identity.secret import load_secret
 from bastion.store.engine import make_engine, migrate
-from bastion.store.keys import sync_projects
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
-    from bastion.config import Settings
+    from bastion.config import FileConfig, Settings
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class Services:
     engine: Engine
     keys: KeyService
+    org: OrgService
 
     def close(self) -> None:
         self.engine.dispose()
 
 
 def open_services(settings: Settings) -> Services:
-    """Migrate the schema, make the store hold the configured projects, and load the server secret."""
+    """Migrate the schema, load the server secret, and make the store hold what the file declares."""
     engine = make_engine(settings.database_url)
     migrate(engine)
-    with engine.begin() as connection:
-        sync_projects(connection, [(p.name, p.environment) for p in settings.file.projects], datetime.now(UTC))
     secret = load_secret(settings.secret_key, settings.home)
-    return Services(engine=engine, keys=KeyService(engine, secret))
+    services = Services(engine=engine, keys=KeyService(engine, secret), org=OrgService(engine))
+    ensure(services, settings.file)
+    return services
+
+
+def local_actor(verb: str = "cli") -> str:
+    """The actor recorded for changes made on this machine: ``cli:<os user>``."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return f"{verb}:{user}"
+
+
+def ensure(services: Services, file: FileConfig) -> None:
+    """Create and update what the file declares; never delete (that is ``bastion apply``'s job)."""
+    if not (file.projects or file.members or file.service_accounts):
+        return
+    changes = apply.plan(file, services.org, services.keys, deletes=False)
+    apply.execute(changes, services.org, local_actor("config"))
+    extra = apply.plan(file, services.org, services.keys)
+    if extra:
+        names = ", ".join(f"{c.kind} {c.name}" for c in extra)
+        log.warning(
+            "the store holds objects the config file does not declare (%s); 'bastion apply' removes them", names
+        )

@@ -169,7 +169,7 @@ async def test_revoked_and_expired_keys(make_settings: Callable[..., Settings]) 
         keys = gw.app.runtime.services.keys
         record, _ = keys.create("p")
         assert (await gw.chat(model="echo-1")).status_code == 200
-        keys.revoke(keys.list("p")[0].id)
+        keys.revoke(keys.list_keys("p")[0].id)
         revoked = await gw.chat(model="echo-1")
         past = KeyService(
             gw.app.runtime.services.engine, SECRET.encode(), clock=lambda: datetime.now(UTC) - timedelta(days=2)

@@ -59,7 +59,7 @@ def test_minimal_config_parses_with_defaults() -> None:
         (MINIMAL + "server: {port: http}\n", "bastion.yaml:15: server.port: Input should be a valid integer"),
         (
             MINIMAL.replace("name: local", "name: openai"),
-            "bastion.yaml:8: providers[1].name: two providers are named 'openai'",
+            "bastion.yaml:8: providers[1].name: two providers have the name 'openai'",
         ),
         (
             MINIMAL.replace("models: [gpt-4.1-mini]", "models: [gpt-5]"),
@@ -119,3 +119,58 @@ def test_durations(text: str, seconds: int) -> None:
 def test_bad_durations(text: str) -> None:
     with pytest.raises(ValueError, match="is not a duration"):
         parse_duration(text)
+
+
+ORG = """\
+server:
+  trusted_proxies: [10.0.0.0/8, "2001:db8::/32"]
+  ip_limits: {rpm: 100}
+projects:
+  - name: support-bot
+    limits: {rpm: 600, tpm: 200000, daily_tokens: 5000000}
+    keys: {max_age: 60d, over_age: refuse, limits: {rpm: 60}}
+members:
+  - {email: alice@acme.com, role: owner}
+  - {email: dave@acme.com, role: reader, projects: {support-bot: reader}}
+service_accounts:
+  - name: chatbot-prod
+    project: support-bot
+    permissions: [chat.completions, embeddings]
+    ip_allowlist: [10.0.1.0/24, "2001:db8::/32", 192.0.2.7]
+    limits: {rpm: 5000, tpm: 1000000}
+    key_ttl: 30d
+"""
+
+
+def test_organisation_sections_parse() -> None:
+    config = parse_text(ORG, "org.yaml")
+    (account,) = config.service_accounts
+    assert account.ip_allowlist == ["10.0.1.0/24", "2001:db8::/32", "192.0.2.7/32"]
+    assert account.key_ttl is not None and account.key_ttl.days == 30
+    assert config.projects[0].keys.max_age is not None and config.projects[0].keys.over_age == "refuse"
+    assert config.members[1].projects == {"support-bot": "reader"}
+    assert config.server.trusted_proxies == ["10.0.0.0/8", "2001:db8::/32"]
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (
+            ("10.0.1.0/24", "10.0.1.7/24"),
+            "org.yaml:15: service_accounts[0].ip_allowlist[0]: '10.0.1.7/24' is not a network",
+        ),
+        (("10.0.0.0/8", "10.0.0.0.0/8"), "org.yaml:2: server.trusted_proxies[0]: '10.0.0.0.0/8' is not a network"),
+        (("role: reader", "role: auditor"), "org.yaml:10: members[1].role: Input should be"),
+        (("alice@acme.com", "alice"), "org.yaml:9: members[0].email: String should match"),
+        (("[chat.completions, embeddings]", "[chat]"), "org.yaml:14: service_accounts[0].permissions[0]"),
+        (("project: support-bot", "project: other"), "org.yaml:13: service_accounts[0].project: names project 'other'"),
+        (("{support-bot: reader}", "{ghost: reader}"), "org.yaml:10: members[1].projects.ghost: names project 'ghost'"),
+        (("max_age: 60d", "max_age: soon"), "org.yaml:7: projects[0].keys.max_age: 'soon' is not a duration"),
+        (("rpm: 600", "rpm: 0"), "org.yaml:6: projects[0].limits.rpm: Input should be greater than 0"),
+        (("dave@acme.com", "alice@acme.com"), "org.yaml:10: members[1].email: two members have the email"),
+    ],
+)
+def test_organisation_mistakes_name_file_and_line(change: tuple[str, str], expected: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_text(ORG.replace(*change), "org.yaml")
+    assert expected in caught.value.message

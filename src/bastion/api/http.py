@@ -72,5 +72,5 @@ async def send_bytes(
 
 async def send_error(send: Any, exc: BastionError) -> int:
     status, body, content_type = render(exc)
-    await send_bytes(send, status, body, content_type)
+    await send_bytes(send, status, body, content_type, exc.headers)
     return status

@@ -5,11 +5,14 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bastion.api.http import send_error
 from bastion.errors import BastionError
 from bastion.obs import logs
+
+if TYPE_CHECKING:
+    from bastion.gateway.context import RequestContext
 
 log = logging.getLogger(__name__)
 HEADER = b"x-bastion-request-id"
@@ -52,6 +55,20 @@ class RequestIdMiddleware:
                     "path": scope["path"],
                     "status": state["status"],
                     "ms": round((time.perf_counter() - started) * 1000, 3),
-                    **scope.get("bastion.log", {}),
+                    **_fields(scope.get("bastion.context")),
                 }
             )
+
+
+def _fields(ctx: RequestContext | None) -> dict[str, Any]:
+    """What the access log may say about a request: identifiers and numbers, never content."""
+    if ctx is None:
+        return {}
+    return {
+        "project": ctx.project,
+        "key": ctx.key_prefix,
+        "client_ip": str(ctx.client_ip) if ctx.client_ip else None,
+        "model": ctx.model or None,
+        "provider": ctx.provider,
+        "stream": ctx.stream,
+    }

@@ -12,20 +12,25 @@ from bastion.api.http import api_key, headers_of, read_body, require_json, send_
 from bastion.api.streaming import relay
 from bastion.errors import BastionError, MethodNotAllowed, ModelNotFound, NotFound, UpstreamError
 from bastion.gateway.context import RequestContext
+from bastion.identity.network import client_address
 from bastion.routing.providers.base import Reply
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from bastion.gateway.pipeline import Pipeline
+    from bastion.identity.model import IPNetwork
     from bastion.obs.metrics import Metrics
 
 Handler = Callable[[dict[str, Any], Any, Any], Awaitable[int]]
 
 
 class OpenAIRoutes:
-    def __init__(self, pipeline: Pipeline, metrics: Metrics, max_body: int) -> None:
+    def __init__(self, pipeline: Pipeline, metrics: Metrics, max_body: int, trusted: Sequence[IPNetwork] = ()) -> None:
         self._pipeline = pipeline
         self._metrics = metrics
         self._max_body = max_body
+        self._trusted = tuple(trusted)
         self._created = int(time.time())
         self._routes: dict[str, tuple[str, str, Handler]] = {
             "/v1/chat/completions": ("POST", "chat.completions", self._chat),
@@ -61,27 +66,27 @@ class OpenAIRoutes:
     async def _embeddings(self, scope: dict[str, Any], receive: Any, send: Any) -> int:
         return await self._complete(scope, receive, send, "embeddings")
 
+    def _context(self, scope: dict[str, Any], headers: dict[bytes, bytes], endpoint: str, raw: bytes) -> RequestContext:
+        peer = scope.get("client")
+        forwarded = headers.get(b"x-forwarded-for")
+        client_ip = client_address(
+            peer[0] if peer else None, forwarded.decode("latin-1") if forwarded else None, self._trusted
+        )
+        ctx = RequestContext(scope["bastion.request_id"], endpoint, raw, api_key(headers), client_ip)
+        scope["bastion.context"] = ctx
+        return ctx
+
     async def _complete(self, scope: dict[str, Any], receive: Any, send: Any, endpoint: str) -> int:
         headers = headers_of(scope)
         require_json(headers)
         raw = await read_body(receive, headers, self._max_body)
-        ctx = RequestContext(scope["bastion.request_id"], endpoint, raw, api_key(headers))
-        log: dict[str, Any] = scope.setdefault("bastion.log", {})
-        try:
-            result = await self._pipeline.run(ctx)
-        finally:
-            log.update(
-                project=ctx.project,
-                key=ctx.key.prefix if ctx.key else None,
-                model=ctx.model or None,
-                provider=ctx.provider,
-                stream=ctx.stream,
-            )
+        ctx = self._context(scope, headers, endpoint, raw)
+        result = await self._pipeline.run(ctx)
         if isinstance(result, Reply):
-            await send_bytes(send, result.status, result.body, result.content_type)
+            await send_bytes(send, result.status, result.body, result.content_type, ctx.headers)
             return result.status
         provider = ctx.provider or "unknown"
-        await relay(send, receive, result, lambda exc: self._upstream_failed(provider, exc))
+        await relay(send, receive, result, lambda exc: self._upstream_failed(provider, exc), ctx.headers)
         return 200
 
     def _upstream_failed(self, provider: str, exc: UpstreamError) -> None:
@@ -91,14 +96,14 @@ class OpenAIRoutes:
         return {"id": model, "object": "model", "created": self._created, "owned_by": owner}
 
     async def _models(self, scope: dict[str, Any], receive: Any, send: Any) -> int:
-        models = await self._pipeline.models(api_key(headers_of(scope)))
+        models = await self._pipeline.models(self._context(scope, headers_of(scope), "models", b""))
         data = [self._model_object(model, owner) for model, owner in sorted(models.items())]
         await send_bytes(send, 200, orjson.dumps({"object": "list", "data": data}), "application/json")
         return 200
 
     async def _model(self, scope: dict[str, Any], receive: Any, send: Any) -> int:
         model = scope["path"].removeprefix("/v1/models/")
-        models = await self._pipeline.models(api_key(headers_of(scope)))
+        models = await self._pipeline.models(self._context(scope, headers_of(scope), "models", b""))
         if model not in models:
             raise ModelNotFound(f"The model '{model}' does not exist or your project may not use it.", param="model")
         await send_bytes(send, 200, orjson.dumps(self._model_object(model, models[model])), "application/json")

@@ -24,13 +24,14 @@ async def relay(
     receive: Any,
     events: AsyncGenerator[bytes, None],
     on_error: Callable[[UpstreamError], None],
+    headers: list[tuple[bytes, bytes]] | None = None,
 ) -> None:
     """Send ``events``; a failure mid-stream becomes an SSE error event, then the stream ends.
 
     A client that disconnects cancels the relay, which closes ``events`` and so the upstream
     connection: no task or socket outlives the request.
     """
-    await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
+    await send({"type": "http.response.start", "status": 200, "headers": [*SSE_HEADERS, *(headers or ())]})
     pump = asyncio.ensure_future(_pump(send, events, on_error))
     watch = asyncio.ensure_future(_disconnected(receive))
     try:

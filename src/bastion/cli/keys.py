@@ -63,7 +63,7 @@ def list_keys(
 ) -> None:
     """List keys (never their secret part)."""
     with services(config) as opened:
-        records = opened.keys.list(project)
+        records = opened.keys.list_keys(project)
     now = datetime.now().astimezone()
     rows = [_as_dict(record, now) for record in records]
     if as_json:

@@ -7,23 +7,31 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from bastion.identity.keys import KeyRecord
+    from bastion.identity.keys import Caller
+    from bastion.identity.network import IPAddress
+    from bastion.policy.limits import Scope
 
 
 @dataclass(slots=True)
 class RequestContext:
     request_id: str
-    endpoint: str  # "chat.completions" | "embeddings"
+    endpoint: str  # "chat.completions" | "embeddings" | "models"
     raw: bytes
     api_key: str | None
-    client_ip: str | None = None
+    client_ip: IPAddress | None = None
     body: dict[str, Any] = field(default_factory=dict)
     started: float = field(default_factory=time.perf_counter)
-    key: KeyRecord | None = None
+    caller: Caller | None = None
     model: str = ""
     stream: bool = False
     provider: str | None = None
+    headers: list[tuple[bytes, bytes]] = field(default_factory=list)  # added to the response
+    charged: tuple[tuple[Scope, ...], int, int] | None = None  # scopes, token estimate, UTC day
 
     @property
     def project(self) -> str | None:
-        return self.key.project if self.key else None
+        return self.caller.project.name if self.caller else None
+
+    @property
+    def key_prefix(self) -> str | None:
+        return self.caller.key.prefix if self.caller else None

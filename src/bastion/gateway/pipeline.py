@@ -1,95 +1,164 @@
 """The request path, in the order of DESIGN.md §2, in one place.
 
-Each step is one call to a unit tested on its own: authenticate (identity), read the body (parse
-and check it, only once a caller is known), authorise (the project's model allowlist), route
-(router), forward (provider). Steps that later capabilities add
-go in here, in their place in the order.
+Each step is one call to a unit tested on its own: authenticate (key, expiry, age), authorise
+(source address, permission), read the body (parsed and checked only once a caller is known),
+allow the model (project allowlist), limit (rate limits and budgets), route (router), forward
+(provider), and settle (reconcile the token estimate with the real usage).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Callable, Mapping
+import asyncio
+from collections.abc import AsyncGenerator
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from bastion.errors import AuthenticationError, ModelNotAllowed, PermissionDenied, UpstreamError
+from bastion.errors import (
+    AuthenticationError,
+    IPNotAllowed,
+    KeyExpired,
+    ModelNotAllowed,
+    PermissionDenied,
+    RateLimited,
+    UpstreamError,
+)
 from bastion.gateway.request import CHECKS, parse_body
+from bastion.gateway.sse import data_of
+from bastion.identity.keys import KeyRecord
+from bastion.identity.network import within
+from bastion.policy.limits import Limits, Scope
 from bastion.routing.providers.base import Call, Reply
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from bastion.gateway.context import RequestContext
-    from bastion.identity.cache import KeyCache
-    from bastion.identity.keys import KeyRecord
+    from bastion.identity.cache import CallerCache
+    from bastion.identity.keys import Caller
+    from bastion.identity.usage import KeyUsage
     from bastion.obs.metrics import Metrics
+    from bastion.policy.estimate import TokenEstimator
+    from bastion.policy.limits import Limiter
     from bastion.routing.router import Route, Router
 
-# Project name -> allowed models (None: every model a provider serves).
-Allowlists = Mapping[str, frozenset[str] | None]
+Result = Reply | AsyncGenerator[bytes, None]
 
 
 class Pipeline:
     def __init__(
         self,
         *,
-        keys: KeyCache,
+        callers: CallerCache,
         digest: Callable[[str], str],
-        allowlists: Allowlists,
         router: Router,
+        limiter: Limiter,
+        estimator: TokenEstimator,
+        usage: KeyUsage,
         metrics: Metrics,
+        ip_limits: Limits | None = None,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
-        self._keys = keys
+        self._callers = callers
         self._digest = digest
-        self._allowlists = allowlists
         self._router = router
+        self._limiter = limiter
+        self._estimator = estimator
+        self._usage = usage
         self._metrics = metrics
+        self._ip_limits = ip_limits or Limits()
         self._clock = clock or (lambda: datetime.now(UTC))
+        self._settling: set[asyncio.Task[None]] = set()
 
-    async def run(self, ctx: RequestContext) -> Reply | AsyncGenerator[bytes, None]:
+    async def run(self, ctx: RequestContext) -> Result:
         """Carry one chat or embeddings request through every step; return the reply or its event stream."""
-        ctx.key = await self.authenticate(ctx.api_key)
+        ctx.caller = await self.authenticate(ctx)
+        self.authorise(ctx, ctx.endpoint)
         ctx.body = parse_body(ctx.raw)
         ctx.model, ctx.stream = CHECKS[ctx.endpoint](ctx.body)
-        self.authorise(ctx.key, ctx.model)
+        self.allow_model(ctx.caller, ctx.model)
+        await self.limit(ctx)
         route = self._router.choose(ctx.model)
         ctx.provider = route.provider.name
-        return await self.forward(ctx, route)
+        return self.settle(ctx, await self.forward(ctx, route))
 
-    async def models(self, api_key: str | None) -> dict[str, str]:
+    async def models(self, ctx: RequestContext) -> dict[str, str]:
         """The models the caller's project may use, with the provider that serves each."""
-        key = await self.authenticate(api_key)
-        allowed = self._allowed(key)
+        ctx.caller = await self.authenticate(ctx)
+        self.authorise(ctx, "models.read")
+        allowed = ctx.caller.project.models
         return {model: owner for model, owner in self._router.models().items() if allowed is None or model in allowed}
 
-    async def authenticate(self, api_key: str | None) -> KeyRecord:
-        if not api_key:
+    async def authenticate(self, ctx: RequestContext) -> Caller:
+        if not ctx.api_key:
             raise AuthenticationError(
                 "You didn't provide an API key; send it as 'Authorization: Bearer <key>' (or an 'api-key' header)."
             )
-        key = await self._keys.get(self._digest(api_key))
-        if key is None:
+        caller = await self._callers.get(self._digest(ctx.api_key))
+        now = self._clock()
+        if isinstance(caller, KeyRecord):
+            caller.check(now)  # revoked or expired: say so
+            raise AuthenticationError(f"Key {caller.prefix}… no longer has a project or a holder; create a new key.")
+        if caller is None:
             raise AuthenticationError("The API key is not valid; check it, or create one with 'bastion keys create'.")
-        key.check(self._clock())
-        return key
+        caller.key.check(now)
+        self._check_age(ctx, caller, now)
+        self._usage.record(caller.key.id, now)
+        return caller
 
-    def authorise(self, key: KeyRecord, model: str) -> None:
-        allowed = self._allowed(key)
+    def _check_age(self, ctx: RequestContext, caller: Caller, now: datetime) -> None:
+        max_age = caller.project.key_max_age
+        if max_age is None or now - caller.key.created_at <= max_age:
+            return
+        message = (
+            f"Key {caller.key.prefix}… is older than project '{caller.project.name}' allows ({max_age.days}d); "
+            f"rotate it with 'bastion keys rotate {caller.key.id}'."
+        )
+        if caller.project.key_over_age == "refuse":
+            raise KeyExpired(message)
+        ctx.headers.append((b"x-bastion-warning", message.encode()))
+
+    def authorise(self, ctx: RequestContext, permission: str) -> None:
+        """The source address must be in the principal's allowlist, and the principal must hold ``permission``."""
+        principal = ctx.caller.principal if ctx.caller else None
+        if principal is None:
+            raise AuthenticationError("The request is not authenticated.")
+        if principal.networks and (ctx.client_ip is None or not within(ctx.client_ip, principal.networks)):
+            raise IPNotAllowed(
+                f"Requests from {ctx.client_ip} are not allowed for {principal.kind.replace('_', ' ')} "
+                f"'{principal.name}'; add the address to its ip_allowlist."
+            )
+        if permission not in principal.permissions:
+            raise PermissionDenied(
+                f"{principal.kind.replace('_', ' ').capitalize()} '{principal.name}' lacks the permission "
+                f"'{permission}'; grant it in its permissions."
+            )
+
+    def allow_model(self, caller: Caller, model: str) -> None:
+        allowed = caller.project.models
         if allowed is not None and model not in allowed:
             raise ModelNotAllowed(
-                f"Project '{key.project}' may not use the model '{model}'; GET /v1/models lists the models it may use.",
+                f"Project '{caller.project.name}' may not use the model '{model}'; GET /v1/models lists the models "
+                "it may use.",
                 param="model",
             )
 
-    def _allowed(self, key: KeyRecord) -> frozenset[str] | None:
-        if key.project not in self._allowlists:
-            raise PermissionDenied(
-                f"Key {key.prefix}… belongs to project '{key.project}', which the configuration no longer declares."
-            )
-        return self._allowlists[key.project]
+    async def limit(self, ctx: RequestContext) -> None:
+        """Charge one request and the token estimate to every limited scope, or refuse with 429."""
+        scopes = _scopes(ctx, self._ip_limits)
+        if not scopes:
+            return
+        metered = any(scope.limits.tpm or scope.limits.daily_tokens for scope in scopes)
+        tokens = self._estimator.estimate(ctx.endpoint, ctx.body) if metered else 0
+        decision = await self._limiter.acquire(scopes, tokens=tokens)
+        if not decision.allowed:
+            raise RateLimited(decision.message(), headers=decision.headers())
+        ctx.headers.extend(decision.headers())
+        if metered:
+            ctx.charged = (tuple(scopes), tokens, decision.day)
 
-    async def forward(self, ctx: RequestContext, route: Route) -> Reply | AsyncGenerator[bytes, None]:
+    async def forward(self, ctx: RequestContext, route: Route) -> Result:
         raw, body = ctx.raw, ctx.body
         if route.upstream_model != ctx.model:
             body = {**body, "model": route.upstream_model}
@@ -103,5 +172,61 @@ class Pipeline:
             self.count_upstream_error(route.provider.name, exc)
             raise
 
+    def settle(self, ctx: RequestContext, result: Result) -> Result:
+        """Reconcile charged tokens with the upstream's ``usage`` once it is known."""
+        if ctx.charged is None:
+            return result
+        if isinstance(result, Reply):
+            self._reconcile(ctx, _total_tokens(result.body))
+            return result
+        return self._metered(ctx, result)
+
+    async def _metered(self, ctx: RequestContext, events: AsyncGenerator[bytes, None]) -> AsyncGenerator[bytes, None]:
+        used: int | None = None
+        try:
+            async for event in events:
+                if b'"usage"' in event:
+                    used = _total_tokens(data_of(event) or b"") or used
+                yield event
+        finally:
+            await events.aclose()
+            self._reconcile(ctx, used)
+
+    def _reconcile(self, ctx: RequestContext, used: int | None) -> None:
+        if used is None or ctx.charged is None:
+            return
+        scopes, estimate, day = ctx.charged
+        task = asyncio.get_running_loop().create_task(self._limiter.reconcile(scopes, used - estimate, day=day))
+        self._settling.add(task)
+        task.add_done_callback(self._settling.discard)
+
+    async def drain(self) -> None:
+        """Wait for pending reconciliations (at shutdown)."""
+        if self._settling:
+            await asyncio.gather(*self._settling, return_exceptions=True)
+
     def count_upstream_error(self, provider: str, exc: UpstreamError) -> None:
         self._metrics.upstream_errors.labels(provider, str(exc.status)).inc()
+
+
+def _scopes(ctx: RequestContext, ip_limits: Limits) -> list[Scope]:
+    caller = ctx.caller
+    if caller is None:
+        return []
+    candidates = [Scope("key", caller.key.prefix, caller.project.key_limits)]
+    if caller.principal.kind != "project":
+        candidates.append(Scope(caller.principal.kind, caller.principal.name, caller.principal.limits))
+    candidates.append(Scope("project", caller.project.name, caller.project.limits))
+    if ctx.client_ip is not None:
+        candidates.append(Scope("ip", str(ctx.client_ip), ip_limits))
+    return [scope for scope in candidates if scope.limits.rpm or scope.limits.tpm or scope.limits.daily_tokens]
+
+
+def _total_tokens(data: bytes) -> int | None:
+    try:
+        body: Any = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return None
+    usage = body.get("usage") if isinstance(body, dict) else None
+    total = usage.get("total_tokens") if isinstance(usage, dict) else None
+    return total if isinstance(total, int) else None

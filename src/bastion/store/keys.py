@@ -1,40 +1,46 @@
-"""Repository for projects and API keys: plain SQL through SQLAlchemy Core, no business rules."""
+"""Repository for API keys: plain SQL through SQLAlchemy Core, no business rules."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, RowMapping, select
+from sqlalchemy import select
 
 from bastion.store import changes, tables
+from bastion.store.org import REVISION
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
     from datetime import datetime
 
+    from sqlalchemy import ColumnElement, Connection, RowMapping
+
 _KEY_COLUMNS = (*tables.api_keys.c, tables.projects.c.name.label("project"))
 
 
 def sync_projects(connection: Connection, projects: Iterable[tuple[str, str]], now: datetime) -> None:
-    """Create the projects ``(name, environment)`` that are missing and update the environment of the rest."""
-    existing = {row.name: row for row in connection.execute(select(tables.projects))}
+    """Create the projects ``(name, environment)`` that are missing (used by the demo and tests)."""
+    existing = {row.name for row in connection.execute(select(tables.projects.c.name))}
     for name, environment in projects:
-        row = existing.get(name)
-        if row is None:
-            connection.execute(tables.projects.insert().values(name=name, environment=environment, created_at=now))
-        elif row.environment != environment:
+        if name not in existing:
             connection.execute(
-                tables.projects.update().where(tables.projects.c.id == row.id).values(environment=environment)
+                tables.projects.insert().values(
+                    name=name,
+                    environment=environment,
+                    models=None,
+                    limits={},
+                    key_limits={},
+                    key_max_age=None,
+                    key_over_age="warn",
+                    created_at=now,
+                )
             )
-
-
-def project_id(connection: Connection, name: str) -> int | None:
-    return connection.execute(select(tables.projects.c.id).where(tables.projects.c.name == name)).scalar_one_or_none()
+    changes.bump(connection, REVISION)
 
 
 def insert_key(connection: Connection, values: dict[str, Any]) -> None:
     connection.execute(tables.api_keys.insert().values(**values))
-    changes.bump(connection, "keys")
+    changes.bump(connection, REVISION)
 
 
 def _joined() -> Any:
@@ -49,16 +55,23 @@ def key_by_id(connection: Connection, key_id: str) -> RowMapping | None:
     return connection.execute(_joined().where(tables.api_keys.c.id == key_id)).mappings().one_or_none()
 
 
-def list_keys(connection: Connection, project: str | None = None) -> list[RowMapping]:
+def list_keys(connection: Connection, where: ColumnElement[bool] | None = None) -> list[RowMapping]:
     query = _joined().order_by(tables.api_keys.c.created_at, tables.api_keys.c.id)
-    if project is not None:
-        query = query.where(tables.projects.c.name == project)
+    if where is not None:
+        query = query.where(where)
     return list(connection.execute(query).mappings())
 
 
-def set_status(connection: Connection, key_id: str, status: str, **values: Any) -> bool:
-    updated = connection.execute(
-        tables.api_keys.update().where(tables.api_keys.c.id == key_id).values(status=status, **values)
+def update_key(connection: Connection, key_id: str, **values: Any) -> None:
+    connection.execute(tables.api_keys.update().where(tables.api_keys.c.id == key_id).values(**values))
+    changes.bump(connection, REVISION)
+
+
+def revoke_where(connection: Connection, where: ColumnElement[bool], now: datetime) -> int:
+    """Revoke every key matching ``where`` that is not revoked yet; return how many."""
+    k = tables.api_keys
+    result = connection.execute(
+        k.update().where(where, k.c.status != "revoked").values(status="revoked", revoked_at=now)
     )
-    changes.bump(connection, "keys")
-    return updated.rowcount > 0
+    changes.bump(connection, REVISION)
+    return int(result.rowcount)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Column,
     DateTime,
@@ -45,7 +46,62 @@ projects = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("name", String(63), nullable=False, unique=True),
     Column("environment", String(16), nullable=False),
+    Column("models", JSON, nullable=True),  # allowlist; NULL: every served model
+    Column("limits", JSON, nullable=False),  # {"rpm", "tpm", "daily_tokens"} for the whole project
+    Column("key_limits", JSON, nullable=False),  # the same, for each key of the project
+    Column("key_max_age", Integer, nullable=True),  # seconds
+    Column("key_over_age", String(8), nullable=False),  # "refuse" | "warn"
     Column("created_at", UTCDateTime(), nullable=False),
+    Column("deleted_at", UTCDateTime(), nullable=True),
+)
+
+members = Table(
+    "members",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("email", String(254), nullable=False, unique=True),
+    Column("role", String(16), nullable=False),
+    Column("ip_allowlist", JSON, nullable=False),
+    Column("limits", JSON, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("removed_at", UTCDateTime(), nullable=True),
+)
+
+project_members = Table(
+    "project_members",
+    metadata,
+    Column("project_id", Integer, ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True),
+    Column("member_id", String(32), ForeignKey("members.id", ondelete="CASCADE"), primary_key=True),
+    Column("role", String(16), nullable=False),
+)
+
+invites = Table(
+    "invites",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("email", String(254), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("projects", JSON, nullable=False),  # {project name: project role}
+    Column("created_by", String(128), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Column("accepted_at", UTCDateTime(), nullable=True),
+    Column("revoked_at", UTCDateTime(), nullable=True),
+)
+
+service_accounts = Table(
+    "service_accounts",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", String(63), nullable=False, unique=True),
+    Column("project_id", Integer, ForeignKey("projects.id", ondelete="RESTRICT"), nullable=False, index=True),
+    Column("permissions", JSON, nullable=False),
+    Column("ip_allowlist", JSON, nullable=False),
+    Column("limits", JSON, nullable=False),
+    Column("key_ttl", Integer, nullable=True),  # seconds
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("removed_at", UTCDateTime(), nullable=True),
 )
 
 api_keys = Table(
@@ -53,13 +109,32 @@ api_keys = Table(
     metadata,
     Column("id", String(32), primary_key=True),
     Column("project_id", Integer, ForeignKey("projects.id", ondelete="RESTRICT"), nullable=False, index=True),
+    Column("principal_type", String(16), nullable=False),  # "member" | "service_account" | "project"
+    Column("principal_id", String(32), nullable=True, index=True),
     Column("name", String(128), nullable=False),
     Column("prefix", String(32), nullable=False),
     Column("hash", String(64), nullable=False, unique=True),
-    Column("status", String(16), nullable=False),
+    Column("status", String(16), nullable=False),  # "active" | "rotating" | "revoked"; "expired" is derived
     Column("created_at", UTCDateTime(), nullable=False),
     Column("expires_at", UTCDateTime(), nullable=True),
     Column("revoked_at", UTCDateTime(), nullable=True),
+    Column("last_used_at", UTCDateTime(), nullable=True),
+    Column("rotated_to", String(32), nullable=True),
+)
+
+# Every change made through the admin API, the CLI or apply: who, what, and the object before and after.
+admin_events = Table(
+    "admin_events",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("actor", String(300), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("target_type", String(32), nullable=False),
+    Column("target_id", String(300), nullable=False),
+    Column("project", String(63), nullable=True, index=True),
+    Column("before", JSON, nullable=True),
+    Column("after", JSON, nullable=True),
 )
 
 # One counter per kind of cached object; bumping it tells every gateway process to drop its cache.

@@ -67,10 +67,10 @@ def test_cli_errors_are_one_clear_line(env: dict[str, str], args: list[str], mes
 
 def test_serve_refuses_a_bad_config_with_file_and_line(env: dict[str, str], tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
-    bad.write_text(CONFIG + "  - {name: team-b, limits: {rpm: 5}}\n")
+    bad.write_text(CONFIG + "  - {name: team-b, colour: red}\n")
     code, _, err = run(env, "serve", "--config", str(bad))
     assert code == 2
-    assert f"{bad}:5: unknown key 'limits' in projects[1]" in err
+    assert f"{bad}:5: unknown key 'colour' in projects[1]" in err
 
 
 def test_serve_refuses_a_provider_whose_key_is_not_set(env: dict[str, str], tmp_path: Path) -> None:

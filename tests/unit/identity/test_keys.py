@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 import pytest
 from sqlalchemy import select
 
-from bastion.errors import KeyExpired, KeyRevoked, StoreError
+from bastion.errors import KeyExpired, KeyRevoked, NotFound
 from bastion.identity.keys import KEY_PREFIX, KeyRecord, KeyService, generate_key, hash_key
 from bastion.store import tables
 
@@ -19,7 +19,7 @@ NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
 
 def record(status: str = "active", expires_at: datetime | None = None) -> KeyRecord:
-    return KeyRecord("key_1", "p", "n", "bst_abcdefgh", "h" * 64, status, NOW, expires_at, None)
+    return KeyRecord("key_1", "p", "project", None, "n", "bst_abcdefgh", "h" * 64, status, NOW, expires_at, None)
 
 
 def test_keys_are_random_and_prefixed() -> None:
@@ -51,7 +51,7 @@ def test_effective_status(status: str, expires_at: datetime | None, at: datetime
 
 def test_check_raises_the_matching_refusal() -> None:
     record().check(NOW)
-    with pytest.raises(KeyExpired, match="expired at 2026-11-01T12:00Z") as expired:
+    with pytest.raises(KeyExpired, match="it expired at 2026-11-01T12:00Z") as expired:
         record(expires_at=NOW).check(NOW)
     assert expired.value.code == "key_expired"
     with pytest.raises(KeyRevoked) as revoked:
@@ -75,15 +75,17 @@ def test_create_stores_only_a_keyed_hash(make_services: Callable[..., Services],
     assert len(rows) == 1
     assert plaintext not in repr(rows)
     assert rows[0]["hash"] == hash_key(b"k" * 32, plaintext)
-    assert keys.lookup(keys.digest(plaintext)) == created
+    caller = keys.caller(keys.digest(plaintext))
+    assert caller is not None
+    assert (caller.key, caller.project.name, caller.principal.kind) == (created, "alpha", "project")
 
 
 def test_list_and_revoke(make_services: Callable[..., Services], database_url: str) -> None:
     keys = service(make_services, database_url)
     a, _ = keys.create("alpha")
     b, _ = keys.create("beta")
-    assert {k.id for k in keys.list()} == {a.id, b.id}
-    assert [k.id for k in keys.list("beta")] == [b.id]
+    assert {k.id for k in keys.list_keys()} == {a.id, b.id}
+    assert [k.id for k in keys.list_keys("beta")] == [b.id]
     revoked = keys.revoke(a.id)
     assert (revoked.status, revoked.revoked_at) == ("revoked", NOW)
     assert keys.revoke(a.id).revoked_at == NOW  # revoking twice changes nothing
@@ -91,8 +93,8 @@ def test_list_and_revoke(make_services: Callable[..., Services], database_url: s
 
 def test_unknown_project_and_key_are_clear_errors(make_services: Callable[..., Services], database_url: str) -> None:
     keys = service(make_services, database_url)
-    with pytest.raises(StoreError, match="Project 'gamma' does not exist"):
+    with pytest.raises(NotFound, match="Project 'gamma' does not exist"):
         keys.create("gamma")
-    with pytest.raises(StoreError, match="No key has the id 'key_nope'"):
+    with pytest.raises(NotFound, match="No key has the id 'key_nope'"):
         keys.revoke("key_nope")
-    assert keys.lookup("0" * 64) is None
+    assert keys.caller("0" * 64) is None

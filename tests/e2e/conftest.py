@@ -1,0 +1,364 @@
+"""Real processes on loopback: the fake upstream and ``bastion serve``, driven by the official ``openai`` SDK.
+
+Both servers start once per session; keys come from the ``bastion keys`` CLI in processes of their own.
+Each test gets the upstream with its record of received requests emptied, so it sees only its own traffic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, TypeVar
+
+import httpx
+import openai
+import pytest
+import yaml
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+ROOT = Path(__file__).resolve().parents[2]
+UPSTREAM_KEY = "sk-upstream-e2e-4f1c9a7b2d"
+UPSTREAM_KEY_ENV = "BASTION_E2E_UPSTREAM_KEY"
+PROJECT = "e2e"
+LIMITED_PROJECT = "limited"
+MAX_BODY = 16384
+FIRST_BYTE = 1.0
+START_TIMEOUT = 30.0
+
+T = TypeVar("T")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_until(check: Callable[[], T], timeout: float, what: str, interval: float = 0.05) -> T:
+    """Poll ``check`` until it returns something truthy; fail the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:g}s waiting for {what}")
+        time.sleep(interval)
+
+
+def bastion_command() -> list[str]:
+    """The ``bastion`` console script of the interpreter running the tests."""
+    script = Path(sys.executable).with_name("bastion")
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-c", "from bastion.cli.main import main; main()"]
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """The test's environment without any BASTION_* setting of the developer's, plus ``extra``."""
+    env = {name: value for name, value in os.environ.items() if not name.startswith("BASTION_")}
+    env.update(extra)
+    return env
+
+
+@dataclass
+class Server:
+    """A child process with its output in a log file; stopped (and its log closed) by :meth:`stop`."""
+
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    log: IO[bytes]
+
+    @classmethod
+    def start(cls, args: list[str], log_path: Path, env: dict[str, str]) -> Server:
+        log = log_path.open("wb")
+        process = subprocess.Popen(args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        return cls(process, log_path, log)
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def answers(self, url: str) -> bool:
+        if self.process.poll() is not None:
+            pytest.fail(f"{self.process.args} exited with {self.process.returncode}:\n{self.output()}")
+        try:
+            return httpx.get(url, timeout=1.0).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.log.close()
+
+
+@dataclass
+class Upstream:
+    url: str
+
+    def received(self) -> list[dict[str, Any]]:
+        """Every request since the test began: method, path, headers (lower-case names) and JSON body."""
+        records: list[dict[str, Any]] = httpx.get(f"{self.url}/_received").json()
+        return records
+
+    def last(self) -> dict[str, Any]:
+        records = self.received()
+        assert records, "the upstream received nothing"
+        return records[-1]
+
+    def clear(self) -> None:
+        httpx.delete(f"{self.url}/_received").raise_for_status()
+
+    def cancelled(self, model: str) -> int:
+        """How many requests for ``model`` the upstream saw their client abandon before it answered them."""
+        count: int = httpx.get(f"{self.url}/_events").json()["cancelled_models"].get(model, 0)
+        return count
+
+
+@dataclass
+class Gateway:
+    url: str
+    config: Path
+    env: dict[str, str]
+    providers: list[str]
+    models: dict[str, str]  # each model we serve -> the provider serving it
+    server: Server
+
+    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """Run ``bastion <args> --config <our config>`` in a process of its own."""
+        done = subprocess.run(
+            [*bastion_command(), *args, "--config", str(self.config)],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        if check and done.returncode != 0:
+            pytest.fail(f"bastion {' '.join(args)} exited with {done.returncode}:\n{done.stderr}")
+        return done
+
+    def create_key(self, project: str = PROJECT, *options: str) -> str:
+        """A new key, as ``bastion keys create`` prints it (once, alone on stdout)."""
+        key = self.cli("keys", "create", "--project", project, *options).stdout.strip()
+        assert key.startswith("bst_"), key
+        return key
+
+    def list_keys(self) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = json.loads(self.cli("keys", "list", "--json").stdout)
+        return rows
+
+    def key_named(self, name: str) -> dict[str, Any]:
+        (row,) = [row for row in self.list_keys() if row["name"] == name]
+        return row
+
+
+def gateway_config(upstream: str, closed_port: int) -> dict[str, Any]:
+    """Providers for every behaviour of the fake upstream, under our own model names (ours -> theirs)."""
+    return {
+        "organization": "e2e",
+        "server": {"max_body_bytes": MAX_BODY},
+        "providers": [
+            {
+                "name": "fake",
+                "kind": "openai",
+                "base_url": f"{upstream}/v1",
+                "api_key_env": UPSTREAM_KEY_ENV,
+                "models": {
+                    "gpt-test": "fake-ok",
+                    "text-embedding-test": "fake-ok",
+                    "gpt-400": "fake-400",
+                    "gpt-429": "fake-429",
+                    "gpt-500": "fake-500",
+                    "gpt-reset": "fake-reset",
+                    "gpt-cut": "fake-cut",
+                    "gpt-truncate": "fake-truncate",
+                    "gpt-stall": "fake-stall",
+                },
+            },
+            {
+                "name": "fake-slow",
+                "kind": "openai",
+                "base_url": f"{upstream}/v1",
+                "api_key_env": UPSTREAM_KEY_ENV,
+                "models": {"gpt-slow": "fake-slow"},
+                "timeouts": {"first_byte": FIRST_BYTE},
+            },
+            {
+                "name": "down",
+                "kind": "openai",
+                "base_url": f"http://127.0.0.1:{closed_port}/v1",
+                "models": {"gpt-down": "fake-ok"},
+            },
+            {"name": "local", "kind": "echo", "models": ["echo-1"]},
+        ],
+        "projects": [
+            {"name": PROJECT, "environment": "development"},
+            {"name": LIMITED_PROJECT, "environment": "sandbox", "models": ["echo-1"]},
+        ],
+    }
+
+
+@pytest.fixture(scope="session")
+def upstream_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Upstream]:
+    port = free_port()
+    log = tmp_path_factory.mktemp("upstream") / "upstream.log"
+    server = Server.start([sys.executable, "-m", "tests.fakes.upstream", "--port", str(port)], log, clean_env())
+    upstream = Upstream(f"http://127.0.0.1:{port}")
+    try:
+        wait_until(lambda: server.answers(f"{upstream.url}/_received"), START_TIMEOUT, "the fake upstream")
+        yield upstream
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def gateway(tmp_path_factory: pytest.TempPathFactory, upstream_server: Upstream) -> Iterator[Gateway]:
+    home = tmp_path_factory.mktemp("bastion")
+    file = gateway_config(upstream_server.url, closed_port=free_port())
+    config = home / "bastion.yaml"
+    config.write_text(yaml.safe_dump(file, sort_keys=False))
+    env = clean_env(
+        BASTION_HOME=str(home),
+        BASTION_DATABASE_URL=f"sqlite:///{home / 'bastion.db'}",
+        **{UPSTREAM_KEY_ENV: UPSTREAM_KEY},
+    )
+    port = free_port()
+    args = [*bastion_command(), "serve", "--config", str(config), "--port", str(port)]
+    server = Server.start(args, home / "gateway.log", env)
+    providers = [provider["name"] for provider in file["providers"]]
+    models = {model: provider["name"] for provider in file["providers"] for model in provider["models"]}
+    running = Gateway(f"http://127.0.0.1:{port}", config, env, providers, models, server)
+    try:
+        wait_until(lambda: server.answers(f"{running.url}/readyz"), START_TIMEOUT, "bastion serve to be ready")
+        yield running
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def api_key(gateway: Gateway) -> str:
+    return gateway.create_key(PROJECT, "--name", "session")
+
+
+@pytest.fixture
+def upstream(upstream_server: Upstream) -> Upstream:
+    """The fake upstream, with nothing received yet."""
+    upstream_server.clear()
+    return upstream_server
+
+
+@pytest.fixture
+def http(gateway: Gateway) -> Iterator[httpx.Client]:
+    """A plain HTTP client on the gateway, for what the SDK would hide (raw bodies, bad input)."""
+    with httpx.Client(base_url=gateway.url, timeout=15.0) as client:
+        yield client
+
+
+@pytest.fixture
+def auth(api_key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {api_key}"}
+
+
+@dataclass
+class SDK:
+    """The official ``openai`` SDK, sync or async, behind one synchronous face.
+
+    ``sent`` collects the JSON body of every request the SDK sent, exactly as it went on the wire.
+    Each call opens and closes its own client (the async one inside its own event loop).
+    """
+
+    mode: str
+    base_url: str
+    api_key: str
+    sent: list[dict[str, Any]] = field(default_factory=list)
+
+    def _record(self, request: httpx.Request) -> None:
+        if request.content:
+            self.sent.append(json.loads(request.content))
+
+    async def _record_async(self, request: httpx.Request) -> None:
+        self._record(request)
+
+    def run(self, call: Callable[[Any], Any]) -> Any:
+        """``call(client)``: a plain result with the sync client, a coroutine with the async one."""
+        options: dict[str, Any] = {"base_url": self.base_url, "api_key": self.api_key, "max_retries": 0}
+        if self.mode == "sync":
+            hooks = {"request": [self._record]}
+            with openai.OpenAI(**options, http_client=httpx.Client(event_hooks=hooks, timeout=15.0)) as client:
+                return call(client)
+
+        async def run_async() -> Any:
+            hooks = {"request": [self._record_async]}
+            http_client = httpx.AsyncClient(event_hooks=hooks, timeout=15.0)
+            async with openai.AsyncOpenAI(**options, http_client=http_client) as client:
+                return await call(client)
+
+        return asyncio.run(run_async())
+
+    def chat(self, **params: Any) -> Any:
+        return self.run(lambda client: client.chat.completions.create(**params))
+
+    def raw_chat(self, **params: Any) -> Any:
+        """``(headers, JSON body as sent, parsed completion)`` of one chat completion."""
+
+        def sync(client: openai.OpenAI) -> Any:
+            raw = client.chat.completions.with_raw_response.create(**params)
+            return raw.headers, raw.http_response.json(), raw.parse()
+
+        async def in_loop(client: openai.AsyncOpenAI) -> Any:
+            raw = await client.chat.completions.with_raw_response.create(**params)
+            return raw.headers, raw.http_response.json(), raw.parse()
+
+        return self.run(sync if self.mode == "sync" else in_loop)
+
+    def stream(self, into: list[Any] | None = None, **params: Any) -> list[Any]:
+        """Every chunk of a streamed completion; ``into`` keeps those that arrived if iteration raises."""
+        chunks: list[Any] = [] if into is None else into
+
+        def sync(client: openai.OpenAI) -> None:
+            with client.chat.completions.create(stream=True, **params) as stream:
+                for chunk in stream:
+                    chunks.append(chunk)
+
+        async def in_loop(client: openai.AsyncOpenAI) -> None:
+            stream = await client.chat.completions.create(stream=True, **params)
+            async with stream:
+                async for chunk in stream:
+                    chunks.append(chunk)
+
+        self.run(sync if self.mode == "sync" else in_loop)
+        return chunks
+
+    def embed(self, **params: Any) -> Any:
+        return self.run(lambda client: client.embeddings.create(**params))
+
+    def models(self) -> list[str]:
+        def sync(client: openai.OpenAI) -> list[str]:
+            return [model.id for model in client.models.list()]
+
+        async def in_loop(client: openai.AsyncOpenAI) -> list[str]:
+            return [model.id async for model in client.models.list()]
+
+        return self.run(sync if self.mode == "sync" else in_loop)
+
+
+@pytest.fixture(params=["sync", "async"])
+def sdk(request: pytest.FixtureRequest, gateway: Gateway, api_key: str) -> SDK:
+    """The SDK on the gateway with the session's key, once with ``OpenAI`` and once with ``AsyncOpenAI``."""
+    return SDK(request.param, f"{gateway.url}/v1", api_key)
