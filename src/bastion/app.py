@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from bastion.api.http import send_error
 from bastion.api.middleware import RequestIdMiddleware
 from bastion.config import Settings, load_settings
-from bastion.errors import BastionError, NotFound
+from bastion.errors import BastionError, NotFound, Unavailable
 from bastion.runtime import Runtime
 
 if TYPE_CHECKING:
@@ -56,7 +56,7 @@ class BastionApp:
     async def _dispatch(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         runtime = self.runtime
         if runtime is None:
-            await send_error(send, BastionError("Bastion is starting; try again in a moment."))
+            await send_error(send, Unavailable("Bastion is starting or stopping; try again in a moment."))
             return
         path: str = scope["path"]
         if path.startswith("/v1/"):

@@ -18,7 +18,9 @@
     │   ├── ModelNotAllowed           403 model_not_allowed
     │   └── IPNotAllowed              403 ip_not_allowed
     ├── Conflict                      409 conflict
+    ├── ClientDisconnected            499 (logged only: nobody is left to answer)
     ├── RateLimited                   429 rate_limit_exceeded (with Retry-After)
+    ├── Unavailable                   503 unavailable (starting or stopping)
     └── UpstreamError                 502 upstream_unavailable
         ├── UpstreamTimeout           504 upstream_unavailable
         └── UpstreamRejected          the upstream's own 4xx, passed through as it came
@@ -129,10 +131,22 @@ class Conflict(BastionError):
     code = "conflict"
 
 
+class ClientDisconnected(BastionError):
+    status = 499
+    type = "invalid_request_error"
+    code = "client_disconnected"
+
+
 class RateLimited(BastionError):
     status = 429
     type = "requests"
     code = "rate_limit_exceeded"
+
+
+class Unavailable(BastionError):
+    status = 503
+    type = "server_error"
+    code = "unavailable"
 
 
 class UpstreamError(BastionError):
@@ -148,8 +162,8 @@ class UpstreamTimeout(UpstreamError):
 class UpstreamRejected(UpstreamError):
     """The upstream refused the request (4xx); its status and body reach the client unchanged."""
 
-    def __init__(self, status: int, body: bytes, content_type: str) -> None:
-        super().__init__(f"The upstream refused the request with HTTP {status}.")
+    def __init__(self, status: int, body: bytes, content_type: str, headers: list[tuple[bytes, bytes]]) -> None:
+        super().__init__(f"The upstream refused the request with HTTP {status}.", headers=headers)
         self.status = status
         self.body = body
         self.content_type = content_type

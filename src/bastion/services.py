@@ -11,7 +11,7 @@ from bastion.identity import apply
 from bastion.identity.keys import KeyService
 from bastion.identity.org import OrgService
 from bastion.identity.secret import load_secret
-from bastion.store.engine import make_engine, migrate
+from bastion.store.engine import exclusive, make_engine, migrate
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -31,13 +31,18 @@ class Services:
         self.engine.dispose()
 
 
-def open_services(settings: Settings) -> Services:
-    """Migrate the schema, load the server secret, and make the store hold what the file declares."""
+def open_services(settings: Settings, *, ensure_file: bool = True) -> Services:
+    """Migrate the schema, load the server secret, and make the store hold what the file declares.
+
+    ``ensure_file=False`` leaves the store as it is: ``bastion apply`` shows its plan before changing anything.
+    """
     engine = make_engine(settings.database_url)
-    migrate(engine)
     secret = load_secret(settings.secret_key, settings.home)
     services = Services(engine=engine, keys=KeyService(engine, secret), org=OrgService(engine))
-    ensure(services, settings.file)
+    with exclusive(engine):
+        migrate(engine)
+        if ensure_file:
+            ensure(services, settings.file)
     return services
 
 

@@ -42,6 +42,11 @@ async def _chat(request: web.Request, received: list[dict[str, Any]]) -> web.Str
     model = body["model"]
     if model == "up-400":
         return web.json_response({"error": {"message": "bad temperature", "code": "invalid_value"}}, status=400)
+    if model == "up-429":
+        error = {"error": {"message": "slow down", "code": "rate_limit_exceeded"}}
+        return web.json_response(error, status=429, headers={"Retry-After": "7", "x-ratelimit-limit-requests": "60"})
+    if model == "up-401":
+        return web.json_response({"error": {"message": "Incorrect API key provided: sk-ab***yz"}}, status=401)
     if model == "up-500":
         return web.Response(status=500, text="Traceback (most recent call last): boom")
     if body.get("stream"):
@@ -103,7 +108,14 @@ async def gateway(make_settings: Callable[..., Settings], **file: Any) -> AsyncI
                 "kind": "openai",
                 "base_url": up.url,
                 "api_key_env": "UP_KEY",
-                "models": {"gpt-test": "up-ok", "bad": "up-400", "fail": "up-500", "cut": "up-cut"},
+                "models": {
+                    "gpt-test": "up-ok",
+                    "bad": "up-400",
+                    "fail": "up-500",
+                    "cut": "up-cut",
+                    "busy": "up-429",
+                    "creds": "up-401",
+                },
             },
             {
                 "name": "down",
@@ -198,7 +210,16 @@ async def test_project_model_allowlist(make_settings: Callable[..., Settings]) -
     )
     assert allowed.status_code == 200
     assert [m["id"] for m in models.json()["data"]] == ["echo-1"]
-    assert {m["id"] for m in everything.json()["data"]} == {"gpt-test", "bad", "fail", "cut", "down-1", "echo-1"}
+    assert {m["id"] for m in everything.json()["data"]} == {
+        "gpt-test",
+        "bad",
+        "fail",
+        "cut",
+        "busy",
+        "creds",
+        "down-1",
+        "echo-1",
+    }
     assert one.json()["owned_by"] == "local"
     assert (hidden.status_code, error_of(hidden)["code"]) == (404, "model_not_found")
 
@@ -222,8 +243,21 @@ async def test_upstream_failures_become_clear_errors(
 async def test_upstream_4xx_passes_through_unchanged(make_settings: Callable[..., Settings]) -> None:
     async with gateway(make_settings) as gw:
         response = await gw.chat(model="bad")
+        busy = await gw.chat(model="busy")
     assert response.status_code == 400
     assert response.json() == {"error": {"message": "bad temperature", "code": "invalid_value"}}
+    assert busy.status_code == 429
+    assert (busy.headers["retry-after"], busy.headers["x-ratelimit-limit-requests"]) == ("7", "60")
+
+
+async def test_upstream_refusing_our_credentials_is_not_the_clients_fault(
+    make_settings: Callable[..., Settings],
+) -> None:
+    async with gateway(make_settings) as gw:
+        response = await gw.chat(model="creds")
+    assert (response.status_code, error_of(response)["code"]) == (502, "upstream_unavailable")
+    assert "api_key_env" in error_of(response)["message"]
+    assert "sk-ab" not in response.text
 
 
 async def test_stream_is_relayed_and_a_cut_stream_ends_with_an_error_event(

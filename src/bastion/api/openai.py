@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from bastion.api.http import api_key, headers_of, read_body, require_json, send_bytes, send_error
-from bastion.api.streaming import relay
-from bastion.errors import BastionError, MethodNotAllowed, ModelNotFound, NotFound, UpstreamError
+from bastion.api.streaming import relay, unless_disconnected
+from bastion.errors import BastionError, ClientDisconnected, MethodNotAllowed, ModelNotFound, NotFound, UpstreamError
 from bastion.gateway.context import RequestContext
 from bastion.identity.network import client_address
 from bastion.routing.providers.base import Reply
@@ -45,7 +45,7 @@ class OpenAIRoutes:
         try:
             method, endpoint, handler = self._route(path)
             if scope["method"] != method:
-                raise MethodNotAllowed(f"{path} accepts {method} only.")
+                raise MethodNotAllowed(f"{path} accepts {method} only.", headers=[(b"allow", method.encode())])
             status = await handler(scope, receive, send)
         except BastionError as exc:
             status = await send_error(send, exc)
@@ -81,7 +81,10 @@ class OpenAIRoutes:
         require_json(headers)
         raw = await read_body(receive, headers, self._max_body)
         ctx = self._context(scope, headers, endpoint, raw)
-        result = await self._pipeline.run(ctx)
+        try:
+            result = await unless_disconnected(receive, self._pipeline.run(ctx))
+        except ClientDisconnected as exc:
+            return exc.status  # nobody is left to answer; the upstream call was cancelled
         if isinstance(result, Reply):
             await send_bytes(send, result.status, result.body, result.content_type, ctx.headers)
             return result.status

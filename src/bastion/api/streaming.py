@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from bastion.api.errors import envelope
-from bastion.errors import UpstreamError
+from bastion.errors import ClientDisconnected, UpstreamError
 from bastion.gateway.sse import frame
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncGenerator, Callable
+    from collections.abc import AsyncGenerator, Awaitable, Callable
 
+T = TypeVar("T")
 SSE_HEADERS = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
     (b"cache-control", b"no-cache"),
@@ -43,6 +44,22 @@ async def relay(
         await events.aclose()
     if pump.done() and not pump.cancelled() and (failure := pump.exception()) is not None:
         raise failure
+
+
+async def unless_disconnected(receive: Any, work: Awaitable[T]) -> T:
+    """Await ``work``, cancelling it (and so the upstream call) if the client disconnects first."""
+    task = asyncio.ensure_future(work)
+    watch = asyncio.ensure_future(_disconnected(receive))
+    try:
+        await asyncio.wait((task, watch), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        watch.cancel()
+        if not task.done():
+            task.cancel()
+        await asyncio.gather(task, watch, return_exceptions=True)
+    if task.cancelled():
+        raise ClientDisconnected("The client disconnected before the answer was ready.")
+    return task.result()
 
 
 async def _pump(send: Any, events: AsyncGenerator[bytes, None], on_error: Callable[[UpstreamError], None]) -> None:

@@ -20,14 +20,14 @@ class Metrics:
         )
         self.latency = Histogram(
             "bastion_request_duration_seconds",
-            "Time from request to response start (streams: to the first byte), by endpoint.",
+            "Time to handle a request, by endpoint (streams: until the stream ends).",
             ["endpoint"],
             buckets=_BUCKETS,
             registry=self.registry,
         )
         self.upstream_errors = Counter(
             "bastion_upstream_errors",
-            "Failed upstream calls, by provider and HTTP status returned to the client.",
+            "Failed upstream calls, by provider and the error status Bastion reported (a stream cut mid-way: 502).",
             ["provider", "status"],
             registry=self.registry,
         )

@@ -15,9 +15,12 @@ from bastion.errors import ConfigError
 
 if TYPE_CHECKING:
     import sqlite3
+    from collections.abc import Iterator
+import fcntl
+from contextlib import contextmanager
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-_MIGRATION_LOCK = 0x62617374  # PostgreSQL advisory lock id: replicas starting together migrate once
+_START_LOCK = 0x62617374  # PostgreSQL advisory lock id: replicas starting together migrate once
 
 
 def normalise_url(url: str) -> str:
@@ -64,13 +67,35 @@ def _sqlite_engine(url: str, database: str | None) -> Engine:
     return engine
 
 
+@contextmanager
+def exclusive(engine: Engine) -> Iterator[None]:
+    """Hold the store's start-up lock: processes starting together migrate and sync one after another.
+
+    PostgreSQL: a session advisory lock. SQLite: an advisory file lock beside the database file.
+    """
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as connection:
+            connection.execute(text("SELECT pg_advisory_lock(:id)"), {"id": _START_LOCK})
+            try:
+                yield
+            finally:
+                connection.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": _START_LOCK})
+                connection.commit()
+        return
+    lock_path = Path(str(engine.url.database) + ".lock")
+    with lock_path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest revision; safe when several processes start at once."""
+    """Bring the schema to the newest revision (call it under :func:`exclusive`)."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as connection:
-        if engine.dialect.name == "postgresql":
-            connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _MIGRATION_LOCK})
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
 

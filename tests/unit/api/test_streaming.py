@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING, Any
 import orjson
 import pytest
 
-from bastion.api.streaming import relay
-from bastion.errors import UpstreamError
+from bastion.api.streaming import relay, unless_disconnected
+from bastion.errors import ClientDisconnected, UpstreamError
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator
@@ -79,3 +79,35 @@ async def test_a_client_that_leaves_closes_the_upstream_stream() -> None:
     await asyncio.wait_for(relay(client.send, client.receive, events(), lambda exc: None), timeout=2)
     assert state["closed"]
     assert state["sent"] <= 4
+
+
+async def test_a_client_that_leaves_before_the_answer_cancels_the_work() -> None:
+    client = Client()
+    started = asyncio.Event()
+    cancelled = asyncio.Event()
+
+    async def upstream_call() -> str:
+        started.set()
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+        return "answer"
+
+    async def leave() -> None:
+        await started.wait()
+        client.leave.set()
+
+    leaving = asyncio.ensure_future(leave())
+    with pytest.raises(ClientDisconnected):
+        await asyncio.wait_for(unless_disconnected(client.receive, upstream_call()), timeout=2)
+    await leaving
+    assert cancelled.is_set()
+
+
+async def test_work_that_finishes_first_returns_its_result() -> None:
+    async def quick() -> str:
+        return "answer"
+
+    assert await unless_disconnected(Client().receive, quick()) == "answer"

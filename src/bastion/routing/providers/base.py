@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from bastion.errors import UpstreamError, UpstreamRejected
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncGenerator
+    from collections.abc import AsyncGenerator, Mapping
 
     from bastion.config import ProviderConfig
 
@@ -47,10 +47,34 @@ class Provider(Protocol):
     async def close(self) -> None: ...
 
 
-def refuse_status(provider: str, status: int, body: bytes, content_type: str) -> None:
-    """Turn a non-2xx upstream status into the error the client gets."""
+# Upstream headers a client needs with a refusal: when to retry, its limits, and its request id.
+RELAYED = ("retry-after", "retry-after-ms", "x-request-id")
+RELAYED_PREFIXES = ("x-ratelimit-",)
+
+
+def relayed(headers: Mapping[str, str]) -> list[tuple[bytes, bytes]]:
+    return [
+        (name.lower().encode(), value.encode("latin-1", "replace"))
+        for name, value in headers.items()
+        if name.lower() in RELAYED or name.lower().startswith(RELAYED_PREFIXES)
+    ]
+
+
+def refuse_status(
+    provider: str, status: int, body: bytes, content_type: str, headers: Mapping[str, str] | None = None
+) -> None:
+    """Turn a non-2xx upstream status into the error the client gets.
+
+    The upstream's 4xx reach the client as they came, except 401 and 403: those are about
+    Bastion's own credentials for the upstream, which the client can neither see nor fix.
+    """
+    if status in (401, 403):
+        raise UpstreamError(
+            f"The upstream provider '{provider}' refused Bastion's credentials (HTTP {status}); the operator must "
+            "check the provider's api_key_env."
+        )
     if 400 <= status < 500:
-        raise UpstreamRejected(status, body, content_type or "application/json")
+        raise UpstreamRejected(status, body, content_type or "application/json", relayed(headers or {}))
     if status >= 300:
         raise UpstreamError(
             f"The upstream provider '{provider}' answered HTTP {status}; try again later or check its status."

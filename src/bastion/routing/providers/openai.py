@@ -48,6 +48,8 @@ class OpenAIProvider:
         try:
             async with asyncio.timeout(self._first_byte):
                 return await self._session.post(url, data=call.raw, headers=self._headers, timeout=self._timeout)
+        except aiohttp.ConnectionTimeoutError as exc:
+            raise UpstreamTimeout(f"Bastion could not connect to upstream provider '{self.name}' in time.") from exc
         except TimeoutError as exc:
             raise UpstreamTimeout(
                 f"The upstream provider '{self.name}' did not answer within {self._first_byte:g}s; try again later."
@@ -74,14 +76,14 @@ class OpenAIProvider:
         response = await self._post(call)
         body = await self._read(response)
         content_type = response.headers.get("Content-Type", "application/json")
-        refuse_status(self.name, response.status, body, content_type)
+        refuse_status(self.name, response.status, body, content_type, response.headers)
         return Reply(response.status, body, content_type)
 
     async def open_stream(self, call: Call) -> AsyncGenerator[bytes, None]:
         response = await self._post(call)
         content_type = response.headers.get("Content-Type", "")
         if response.status != 200:
-            refuse_status(self.name, response.status, await self._read(response), content_type)
+            refuse_status(self.name, response.status, await self._read(response), content_type, response.headers)
         if not content_type.startswith("text/event-stream"):
             await self._read(response)
             raise UpstreamError(
@@ -99,6 +101,9 @@ class OpenAIProvider:
                     done = done or is_done(event)
                     yield event
         except (aiohttp.ClientError, TimeoutError) as exc:
+            # The events that arrived before the connection broke still belong to the client.
+            for event in splitter.feed(_unread(response)):
+                yield event
             raise self._broken(exc) from exc
         finally:
             if done:
@@ -110,3 +115,8 @@ class OpenAIProvider:
 
     async def close(self) -> None:
         """The shared session is closed by the gateway; nothing of our own to release."""
+
+
+def _unread(response: aiohttp.ClientResponse) -> bytes:
+    """Bytes aiohttp received but no longer hands out once the payload failed (it raises before its buffer)."""
+    return b"".join(getattr(response.content, "_buffer", ()))
