@@ -79,6 +79,11 @@ def _diff(current: dict[str, Any], desired: dict[str, Any]) -> tuple[str, ...]:
     )
 
 
+def _fields(desired: dict[str, Any]) -> tuple[str, ...]:
+    """What a create sets: the fields given a value (the others keep their default: none, any, unlimited)."""
+    return tuple(f"{name}: {_show(value)}" for name, value in sorted(desired.items()) if value not in (None, {}, []))
+
+
 def _show(value: Any) -> str:
     if value is None or value == {} or value == []:
         return "(none)"
@@ -106,7 +111,7 @@ def _projects(specs: list[ProjectConfig], current: list[Project], keys: dict[str
     for spec in specs:
         desired = project_values(spec)
         if spec.name not in found:
-            changes.append(Change("create", "project", spec.name, _diff({}, desired), spec))
+            changes.append(Change("create", "project", spec.name, _fields(desired), spec))
         elif details := _diff(_project_state(found[spec.name]), desired):
             changes.append(Change("update", "project", spec.name, details, spec))
     declared = {spec.name for spec in specs}
@@ -133,7 +138,7 @@ def _members(specs: list[MemberConfig], current: list[Member], keys: dict[str, i
         email = spec.email.lower()
         desired = {**member_values(spec), "projects": dict(sorted(spec.projects.items()))}
         if email not in found:
-            changes.append(Change("create", "member", email, _diff({}, desired), spec))
+            changes.append(Change("create", "member", email, _fields(desired), spec))
         elif details := _diff(_member_state(found[email]), desired):
             changes.append(Change("update", "member", email, details, spec))
     declared = {spec.email.lower() for spec in specs}
@@ -161,7 +166,7 @@ def _accounts(specs: list[ServiceAccountConfig], current: list[ServiceAccount], 
         desired = {**account_values(spec), "project": spec.project}
         old = found.get(spec.name)
         if old is None:
-            changes.append(Change("create", "service_account", spec.name, _diff({}, desired), spec))
+            changes.append(Change("create", "service_account", spec.name, _fields(desired), spec))
         elif old.project != spec.project:
             # A service account cannot move between projects: it is replaced, which revokes its keys.
             details = _diff(_account_state(old), desired) + _revokes(keys.get(old.id, 0))

@@ -10,7 +10,10 @@ from bastion.cli.main import app
 from bastion.cli.serve import demo_settings
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
+
+    from conftest import Ran
 
 CONFIG = """\
 providers:
@@ -20,35 +23,21 @@ projects:
 """
 
 
-@pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
-    (tmp_path / "bastion.yaml").write_text(CONFIG)
-    return {
-        "BASTION_HOME": str(tmp_path / "home"),
-        "BASTION_CONFIG": str(tmp_path / "bastion.yaml"),
-        "BASTION_SECRET_KEY": "z" * 64,
-    }
-
-
-def run(env: dict[str, str], *args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(app, list(args), env=env)
-    return result.exit_code, result.stdout, result.stderr
-
-
-def test_keys_create_list_revoke(env: dict[str, str]) -> None:
-    code, out, err = run(env, "keys", "create", "--project", "team-a", "--name", "ci", "--expires-in", "30d")
-    assert code == 0, err
-    key = out.strip()
-    assert key.startswith("bst_") and "shown only once" in err
-    code, out, _ = run(env, "keys", "list", "--json")
-    (listed,) = json.loads(out)
+def test_keys_create_list_revoke(cli: Callable[..., Ran]) -> None:
+    ran = cli("keys", "create", "--project", "team-a", "--name", "ci", "--expires-in", "30d")
+    assert ran.code == 0, ran.err
+    key = ran.out.strip()
+    assert key.startswith("bst_") and "shown only once" in ran.err and "held by the project" in ran.err
+    (listed,) = json.loads(cli("keys", "list", "--json").out)
     assert (listed["project"], listed["name"], listed["status"]) == ("team-a", "ci", "active")
-    assert key.startswith(listed["prefix"]) and key not in out
+    assert listed["principal"] == {"type": "project", "id": None, "name": "team-a"}
+    assert key.startswith(listed["prefix"]) and key not in json.dumps(listed)
     assert listed["expires_at"] is not None
-    code, out, _ = run(env, "keys", "revoke", listed["id"])
-    assert code == 0 and "revoked" in out
-    code, out, _ = run(env, "keys", "list")
-    assert "revoked" in out.splitlines()[1] and out.splitlines()[0].split()[:3] == ["id", "project", "name"]
+    ran = cli("keys", "revoke", listed["id"])
+    assert ran.code == 0 and "revoked" in ran.out
+    header, row = cli("keys", "list").out.splitlines()
+    assert header.split()[:4] == ["id", "project", "principal", "name"]
+    assert row.split()[2] == "project:team-a" and "revoked" in row
 
 
 @pytest.mark.parametrize(
@@ -59,34 +48,34 @@ def test_keys_create_list_revoke(env: dict[str, str]) -> None:
         (["keys", "revoke", "key_missing"], "No key has the id 'key_missing'"),
     ],
 )
-def test_cli_errors_are_one_clear_line(env: dict[str, str], args: list[str], message: str) -> None:
-    code, _, err = run(env, *args)
-    assert code == 2
-    assert message in err and "Traceback" not in err
+def test_cli_errors_are_one_clear_line(cli: Callable[..., Ran], args: list[str], message: str) -> None:
+    ran = cli(*args)
+    assert ran.code == 2
+    assert message in ran.err and "Traceback" not in ran.err and len(ran.err.splitlines()) == 1
 
 
-def test_serve_refuses_a_bad_config_with_file_and_line(env: dict[str, str], tmp_path: Path) -> None:
+def test_serve_refuses_a_bad_config_with_file_and_line(cli: Callable[..., Ran], tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text(CONFIG + "  - {name: team-b, colour: red}\n")
-    code, _, err = run(env, "serve", "--config", str(bad))
-    assert code == 2
-    assert f"{bad}:5: unknown key 'colour' in projects[1]" in err
+    ran = cli("serve", "--config", str(bad))
+    assert ran.code == 2
+    assert f"{bad}:5: unknown key 'colour' in projects[1]" in ran.err
 
 
-def test_serve_refuses_a_provider_whose_key_is_not_set(env: dict[str, str], tmp_path: Path) -> None:
+def test_serve_refuses_a_provider_whose_key_is_not_set(cli: Callable[..., Ran], tmp_path: Path) -> None:
     config = tmp_path / "openai.yaml"
     provider = "{name: oa, kind: openai, base_url: 'http://127.0.0.1:9/v1', api_key_env: NOT_SET_ANYWHERE, models: [m]}"
     config.write_text(f"providers:\n  - {provider}\n")
-    code, _, err = run(env, "serve", "--config", str(config))
-    assert code == 2
-    assert "$NOT_SET_ANYWHERE, which is not set" in err
+    ran = cli("serve", "--config", str(config))
+    assert ran.code == 2
+    assert "$NOT_SET_ANYWHERE, which is not set" in ran.err
 
 
-def test_serve_needs_a_provider(env: dict[str, str], tmp_path: Path) -> None:
+def test_serve_needs_a_provider(cli: Callable[..., Ran], tmp_path: Path) -> None:
     empty = tmp_path / "empty.yaml"
     empty.write_text("organization: acme\n")
-    code, _, err = run(env, "serve", "--config", str(empty))
-    assert code == 2 and "no providers are configured" in err
+    ran = cli("serve", "--config", str(empty))
+    assert ran.code == 2 and "no providers are configured" in ran.err
 
 
 def test_demo_settings_use_the_echo_model() -> None:
@@ -95,7 +84,25 @@ def test_demo_settings_use_the_echo_model() -> None:
     assert [p.name for p in settings.file.projects] == ["demo"]
 
 
-def test_help_and_version() -> None:
-    for args in (["--help"], ["serve", "--help"], ["keys", "create", "--help"], ["demo", "--help"]):
-        assert CliRunner().invoke(app, args).exit_code == 0
+COMMANDS = [
+    ["serve"],
+    ["demo"],
+    ["apply"],
+    ["events"],
+    *(["keys", verb] for verb in ("create", "list", "rotate", "due", "revoke")),
+    *(["members", verb] for verb in ("list", "show", "add", "set-role", "remove", "invite", "invites", "accept")),
+    ["members", "revoke-invite"],
+    *(["projects", verb] for verb in ("list", "show", "create", "delete")),
+    *(["service-accounts", verb] for verb in ("list", "show", "create", "delete")),
+]
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
+def test_every_command_has_help(command: list[str]) -> None:
+    result = CliRunner().invoke(app, [*command, "--help"])
+    assert result.exit_code == 0
+    assert f"Usage: bastion {' '.join(command)}" in result.stdout
+
+
+def test_version() -> None:
     assert CliRunner().invoke(app, ["version"]).stdout.strip() == "0.1.0"
