@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
+from bastion.api.admin import PREFIX as ADMIN
 from bastion.api.http import send_error
 from bastion.api.middleware import RequestIdMiddleware
 from bastion.config import Settings, load_settings
@@ -62,6 +63,9 @@ class BastionApp:
         if path.startswith("/v1/"):
             await runtime.openai(scope, receive, send)
             return
+        if path == ADMIN or path.startswith(ADMIN + "/"):
+            await runtime.admin(scope, receive, send)
+            return
         plain: dict[str, Callable[[dict[str, Any], Any, Any], Awaitable[None]]] = {
             "/healthz": runtime.health.healthz,
             "/readyz": runtime.health.readyz,
@@ -69,7 +73,8 @@ class BastionApp:
         }
         handler = plain.get(path)
         if handler is None:
-            await send_error(send, NotFound(f"Bastion does not serve {path}; the OpenAI API is under /v1."))
+            served = "the OpenAI API is under /v1, the admin API under /admin/v1"
+            await send_error(send, NotFound(f"Bastion does not serve {path}; {served}."))
             return
         await handler(scope, receive, send)
 

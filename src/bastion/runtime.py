@@ -9,9 +9,12 @@ from typing import TYPE_CHECKING
 
 import aiohttp
 
+from bastion.api.admin import AdminApp, Control, create_admin_app
 from bastion.api.health import HealthRoutes
 from bastion.api.openai import OpenAIRoutes
+from bastion.audit.log import AuditLog
 from bastion.gateway.pipeline import Pipeline
+from bastion.gateway.record import Recorder
 from bastion.identity.cache import CallerCache
 from bastion.identity.model import networks
 from bastion.identity.usage import KeyUsage
@@ -50,9 +53,11 @@ class Runtime:
     providers: list[Provider]
     pipeline: Pipeline
     usage: KeyUsage
+    audit: AuditLog
     openai: OpenAIRoutes
     health: HealthRoutes
     metrics: Metrics
+    admin: AdminApp
     redis: Redis | None = None
 
     @classmethod
@@ -67,6 +72,8 @@ class Runtime:
         limiter, redis = make_limiter(settings)
         usage = KeyUsage(services.keys.touch)
         usage.start()
+        audit = AuditLog(services.engine)
+        audit.start()
         server = settings.server
         pipeline = Pipeline(
             callers=CallerCache(services.keys.caller, feed),
@@ -76,6 +83,7 @@ class Runtime:
             estimator=estimator,
             usage=usage,
             metrics=metrics,
+            recorder=Recorder(audit, services.audit_keys),
             ip_limits=Limits(**server.ip_limits.model_dump()),
         )
         trusted = networks(server.trusted_proxies)
@@ -87,14 +95,19 @@ class Runtime:
             providers=providers,
             pipeline=pipeline,
             usage=usage,
+            audit=audit,
             openai=OpenAIRoutes(pipeline, metrics, server.max_body_bytes, trusted),
             health=HealthRoutes(services.engine, len(providers), metrics),
             metrics=metrics,
+            admin=create_admin_app(
+                Control(services.org, services.keys, pipeline, limiter, server.admin_rpm, tuple(trusted))
+            ),
             redis=redis,
         )
 
     async def close(self) -> None:
         await self.usage.stop()
+        await self.audit.stop()
         await self.pipeline.drain()
         for provider in self.providers:
             await provider.close()

@@ -7,6 +7,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from bastion.audit.keys import AuditKeys
 from bastion.identity import apply
 from bastion.identity.keys import KeyService
 from bastion.identity.org import OrgService
@@ -26,6 +27,7 @@ class Services:
     engine: Engine
     keys: KeyService
     org: OrgService
+    audit_keys: AuditKeys
 
     def close(self) -> None:
         self.engine.dispose()
@@ -38,7 +40,9 @@ def open_services(settings: Settings, *, ensure_file: bool = True) -> Services:
     """
     engine = make_engine(settings.database_url)
     secret = load_secret(settings.secret_key, settings.home)
-    services = Services(engine=engine, keys=KeyService(engine, secret), org=OrgService(engine))
+    services = Services(
+        engine=engine, keys=KeyService(engine, secret), org=OrgService(engine), audit_keys=AuditKeys(engine, secret)
+    )
     with exclusive(engine):
         migrate(engine)
         if ensure_file:

@@ -27,6 +27,7 @@ class RequestContext:
     provider: str | None = None
     headers: list[tuple[bytes, bytes]] = field(default_factory=list)  # added to the response
     charged: tuple[tuple[Scope, ...], int, int] | None = None  # scopes, token estimate, UTC day
+    audit_seq: int | None = None  # the last audit entry written for this request
 
     @property
     def project(self) -> str | None:

@@ -17,6 +17,7 @@ import orjson
 
 from bastion.errors import (
     AuthenticationError,
+    BastionError,
     IPNotAllowed,
     KeyExpired,
     ModelNotAllowed,
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from bastion.gateway.context import RequestContext
+    from bastion.gateway.record import Recorder
     from bastion.identity.cache import CallerCache
     from bastion.identity.keys import Caller
     from bastion.identity.usage import KeyUsage
@@ -57,9 +59,11 @@ class Pipeline:
         estimator: TokenEstimator,
         usage: KeyUsage,
         metrics: Metrics,
+        recorder: Recorder,
         ip_limits: Limits | None = None,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
+        self._recorder = recorder
         self._callers = callers
         self._digest = digest
         self._router = router
@@ -72,7 +76,18 @@ class Pipeline:
         self._settling: set[asyncio.Task[None]] = set()
 
     async def run(self, ctx: RequestContext) -> Result:
-        """Carry one chat or embeddings request through every step; return the reply or its event stream."""
+        """Carry one chat or embeddings request through every step; return the reply or its event stream.
+
+        Every outcome is recorded: a refusal or failure here, the completion in :meth:`finish`.
+        """
+        try:
+            result = await self._steps(ctx)
+        except BastionError as exc:
+            await self._recorder.refused(ctx, exc)
+            raise
+        return await self.finish(ctx, result)
+
+    async def _steps(self, ctx: RequestContext) -> Result:
         ctx.caller = await self.authenticate(ctx)
         self.authorise(ctx, ctx.endpoint)
         ctx.body = parse_body(ctx.raw)
@@ -81,13 +96,19 @@ class Pipeline:
         await self.limit(ctx)
         route = self._router.choose(ctx.model)
         ctx.provider = route.provider.name
-        return self.settle(ctx, await self.forward(ctx, route))
+        await self._recorder.forwarded(ctx)  # durable before anything leaves for the upstream
+        return await self.forward(ctx, route)
 
     async def models(self, ctx: RequestContext) -> dict[str, str]:
         """The models the caller's project may use, with the provider that serves each."""
-        ctx.caller = await self.authenticate(ctx)
-        self.authorise(ctx, "models.read")
+        try:
+            ctx.caller = await self.authenticate(ctx)
+            self.authorise(ctx, "models.read")
+        except BastionError as exc:
+            await self._recorder.refused(ctx, exc)
+            raise
         allowed = ctx.caller.project.models
+        await self._recorder.completed(ctx, 200, None, None)
         return {model: owner for model, owner in self._router.models().items() if allowed is None or model in allowed}
 
     async def authenticate(self, ctx: RequestContext) -> Caller:
@@ -172,28 +193,41 @@ class Pipeline:
             self.count_upstream_error(route.provider.name, exc)
             raise
 
-    def settle(self, ctx: RequestContext, result: Result) -> Result:
-        """Reconcile charged tokens with the upstream's ``usage`` once it is known."""
-        if ctx.charged is None:
-            return result
+    async def finish(self, ctx: RequestContext, result: Result) -> Result:
+        """Reconcile charged tokens with the upstream's ``usage`` and record the completion, before the answer ends."""
         if isinstance(result, Reply):
-            self._reconcile(ctx, _total_tokens(result.body))
+            usage = _usage(result.body)
+            self._reconcile(ctx, usage.get("total_tokens") if usage else None)
+            hasher = await self._recorder.hasher(ctx)
+            digest = None
+            if hasher is not None:
+                hasher.update(result.body)
+                digest = hasher.hexdigest()
+            await self._recorder.completed(ctx, result.status, digest, usage)
             return result
-        return self._metered(ctx, result)
+        return self._watched(ctx, result)
 
-    async def _metered(self, ctx: RequestContext, events: AsyncGenerator[bytes, None]) -> AsyncGenerator[bytes, None]:
-        used: int | None = None
+    async def _watched(self, ctx: RequestContext, events: AsyncGenerator[bytes, None]) -> AsyncGenerator[bytes, None]:
+        """Relay events while hashing them and looking for ``usage``; record the outcome before the stream ends."""
+        usage: dict[str, Any] | None = None
+        hasher = await self._recorder.hasher(ctx)
         try:
             async for event in events:
                 if b'"usage"' in event:
-                    used = _total_tokens(data_of(event) or b"") or used
+                    usage = _usage(data_of(event) or b"") or usage
+                if hasher is not None:
+                    hasher.update(event)
                 yield event
+        except UpstreamError as exc:
+            await self._recorder.stream_failed(ctx, exc, hasher.hexdigest() if hasher else None)
+            raise
         finally:
             await events.aclose()
-            self._reconcile(ctx, used)
+            self._reconcile(ctx, usage.get("total_tokens") if usage else None)
+        await self._recorder.completed(ctx, 200, hasher.hexdigest() if hasher else None, usage)
 
-    def _reconcile(self, ctx: RequestContext, used: int | None) -> None:
-        if used is None or ctx.charged is None:
+    def _reconcile(self, ctx: RequestContext, used: Any) -> None:
+        if not isinstance(used, int) or ctx.charged is None:
             return
         scopes, estimate, day = ctx.charged
         task = asyncio.get_running_loop().create_task(self._limiter.reconcile(scopes, used - estimate, day=day))
@@ -222,11 +256,11 @@ def _scopes(ctx: RequestContext, ip_limits: Limits) -> list[Scope]:
     return [scope for scope in candidates if scope.limits.rpm or scope.limits.tpm or scope.limits.daily_tokens]
 
 
-def _total_tokens(data: bytes) -> int | None:
+def _usage(data: bytes) -> dict[str, Any] | None:
+    """The ``usage`` object of a JSON reply or event, if it has one."""
     try:
         body: Any = orjson.loads(data)
     except orjson.JSONDecodeError:
         return None
     usage = body.get("usage") if isinstance(body, dict) else None
-    total = usage.get("total_tokens") if isinstance(usage, dict) else None
-    return total if isinstance(total, int) else None
+    return usage if isinstance(usage, dict) else None

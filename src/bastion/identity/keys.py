@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from bastion.config import PERMISSIONS
 from bastion.errors import InvalidParameter, KeyExpired, KeyRevoked, NotFound
+from bastion.identity import events
 from bastion.identity.model import ROLE_PERMISSIONS, Principal, Project, networks
 from bastion.store import keys as repo
 from bastion.store import org as org_repo
@@ -341,16 +342,13 @@ def _event(
     before: KeyRecord | None = None,
     detail: dict[str, Any] | None = None,
 ) -> None:
-    org_repo.record_event(
+    events.record(
         connection,
-        {
-            "at": at,
-            "actor": actor,
-            "action": action,
-            "target_type": "key",
-            "target_id": after.id,
-            "project": after.project,
-            "before": before.to_json(at) if before else None,
-            "after": {**after.to_json(at), **(detail or {})},
-        },
+        at,
+        actor,
+        action,
+        ("key", after.id),
+        after.project,
+        before.to_json(at) if before else None,
+        {**after.to_json(at), **(detail or {})},
     )

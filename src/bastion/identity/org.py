@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from bastion.config import MemberConfig
 from bastion.errors import Conflict, InvalidParameter, NotFound
+from bastion.identity import events
 from bastion.store import keys as key_repo
 from bastion.store import org as repo
 from bastion.store import tables
@@ -71,19 +72,7 @@ class OrgService:
             yield connection
 
     def _event(self, connection: Connection, actor: str, action: str, target: tuple[str, str], **detail: Any) -> None:
-        repo.record_event(
-            connection,
-            {
-                "at": self._clock(),
-                "actor": actor,
-                "action": action,
-                "target_type": target[0],
-                "target_id": target[1],
-                "project": detail.get("project"),
-                "before": detail.get("before"),
-                "after": detail.get("after"),
-            },
-        )
+        events.record(connection, self._clock(), actor, action, target, **detail)
 
     # Projects
 

@@ -15,6 +15,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
     TypeDecorator,
 )
 
@@ -135,6 +136,52 @@ admin_events = Table(
     Column("project", String(63), nullable=True, index=True),
     Column("before", JSON, nullable=True),
     Column("after", JSON, nullable=True),
+)
+
+# The audit log: one row per entry, dense sequence numbers from 0, the canonical bytes that are hashed.
+audit_entries = Table(
+    "audit_entries",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("time", UTCDateTime(), nullable=False, index=True),
+    Column("action", String(64), nullable=False, index=True),
+    Column("actor", String(300), nullable=False, index=True),
+    Column("project", String(63), nullable=True, index=True),
+    Column("status", Integer, nullable=True),
+    Column("request_id", String(40), nullable=True, index=True),
+    Column("entry", Text, nullable=False),
+    Column("leaf", String(64), nullable=False),
+)
+
+# The tree's state after the last entry: its size and compact range (perfect subtrees, tallest first).
+audit_head = Table(
+    "audit_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("size", BigInteger, nullable=False),
+    Column("frontier", JSON, nullable=False),
+    Column("root", String(64), nullable=False),
+)
+
+audit_checkpoints = Table(
+    "audit_checkpoints",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("size", BigInteger, nullable=False, index=True),
+    Column("root", String(64), nullable=False),
+    Column("note", Text, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+
+# HMAC keys for the keyed hashes in entries, sealed with the server secret: one per project, one per
+# data subject. Shredding a subject's key (GDPR erasure) makes its hashes unlinkable; proofs stay valid.
+audit_keys = Table(
+    "audit_keys",
+    metadata,
+    Column("scope", String(160), primary_key=True),
+    Column("sealed", String(200), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("shredded_at", UTCDateTime(), nullable=True),
 )
 
 # One counter per kind of cached object; bumping it tells every gateway process to drop its cache.
