@@ -87,6 +87,10 @@ class Pipeline:
             raise
         return await self.finish(ctx, result)
 
+    async def refused(self, ctx: RequestContext, exc: BastionError) -> None:
+        """Record a refusal decided outside :meth:`run` (the admin API's authentication)."""
+        await self._recorder.refused(ctx, exc)
+
     async def _steps(self, ctx: RequestContext) -> Result:
         ctx.caller = await self.authenticate(ctx)
         self.authorise(ctx, ctx.endpoint)

@@ -153,3 +153,17 @@ async def test_requests_are_recorded_without_their_content(make_settings: Callab
     )
     assert (refusal["reason"], refusal["actor"], refusal["status"]) == ("invalid_api_key", "anonymous", 401)
     assert any(e["action"] == "key.create" and e["actor"] == "cli:test" for e in logged)
+
+
+@pytest.mark.anyio
+async def test_admin_api_refusals_are_recorded(make_settings: Callable[..., Settings]) -> None:
+    settings = make_settings(
+        providers=[{"name": "local", "kind": "echo", "models": ["echo-1"]}], projects=[{"name": "p"}]
+    )
+    async with in_process(settings) as (app, http):
+        refused = await http.get("/admin/v1/me", headers={"Authorization": "Bearer bst_nobody"})
+        logged = entries(runtime_of(app).services.engine)
+    assert refused.status_code == 401
+    last = logged[-1]
+    assert (last["action"], last["endpoint"], last["reason"]) == ("request.refused", "admin", "invalid_api_key")
+    assert last["request_id"] == refused.headers["x-bastion-request-id"]

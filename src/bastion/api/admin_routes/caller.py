@@ -14,7 +14,7 @@ from fastapi import Depends, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from bastion.api.http import api_key
-from bastion.errors import IPNotAllowed, RateLimited
+from bastion.errors import BastionError, IPNotAllowed, RateLimited
 from bastion.gateway.context import RequestContext
 from bastion.identity import rbac
 from bastion.identity.network import client_address, within
@@ -111,11 +111,15 @@ async def current_admin(
     """The dependency of every authenticated route: authenticate, check the address, limit, members only."""
     control = control_of(request)
     ctx = context_of(request, control)
-    caller = await control.pipeline.authenticate(ctx)
-    ctx.caller = caller
-    check_network(caller.principal, ctx.client_ip)
-    await limit(control, Scope("admin_key", caller.key.prefix, Limits(rpm=control.admin_rpm)), response)
-    rbac.require_member(caller.principal)
+    try:
+        caller = await control.pipeline.authenticate(ctx)
+        ctx.caller = caller
+        check_network(caller.principal, ctx.client_ip)
+        await limit(control, Scope("admin_key", caller.key.prefix, Limits(rpm=control.admin_rpm)), response)
+        rbac.require_member(caller.principal)
+    except BastionError as exc:
+        await control.pipeline.refused(ctx, exc)  # refusals of the control plane are audited like any other
+        raise
     for name, value in ctx.headers:  # e.g. the warning that a key is over its project's maximum age
         response.headers.append(name.decode("latin-1"), value.decode("latin-1"))
     return Admin(control, caller)
