@@ -3,6 +3,7 @@
     BastionError                      500 internal_error
     ├── ConfigError                   (start-up only: names file, line and key)
     ├── InvalidRequest                400 invalid_request_error
+    │   ├── SensitiveDataBlocked      400 sensitive_data_blocked
     │   ├── InvalidJSON               400 invalid_json
     │   ├── MissingParameter          400 missing_required_parameter
     │   ├── InvalidParameter          400 invalid_parameter
@@ -58,6 +59,10 @@ class InvalidRequest(BastionError):
     status = 400
     type = "invalid_request_error"
     code = "invalid_request"
+
+
+class SensitiveDataBlocked(InvalidRequest):
+    code = "sensitive_data_blocked"
 
 
 class InvalidJSON(InvalidRequest):

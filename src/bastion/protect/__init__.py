@@ -1,0 +1,1 @@
+"""Data protection: find sensitive values in text and keep them away from the vendor."""
