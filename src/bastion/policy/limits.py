@@ -251,17 +251,21 @@ class MemoryBuckets:
 
     def _state(self, bucket: Bucket, now_ms: int) -> tuple[int, int]:
         entry = self._entries.get(bucket.key)
-        if entry is None or entry[2] <= now_ms:  # expired, as in Redis, though not yet swept
+        if entry is None:
             return bucket.capacity, now_ms
         if bucket.rate == 0:
-            return bucket.capacity - entry[0], now_ms
+            # A day's counter is gone once its day (and grace) is over, as its Redis key is.
+            return (bucket.capacity, now_ms) if entry[2] <= now_ms else (bucket.capacity - entry[0], now_ms)
+        # A rate bucket reads from its level and time, as Redis does while the key exists: its expiry
+        # only says when it is certainly full again, and a clock that stepped back must not refill it.
         return refill(entry[0], entry[1], now_ms, bucket), max(entry[1], now_ms)
 
     def _write(self, bucket: Bucket, level: int, since: int, now_ms: int) -> None:
         if bucket.rate == 0:
             self._entries[bucket.key] = (bucket.capacity - level, 0, max(bucket.expires_ms, now_ms + 1000))
         else:
-            expires = now_ms + ceil_div(bucket.capacity - level, bucket.rate) + EXPIRY_MARGIN_MS
+            # Full again ``(capacity - level) / rate`` after its time, which a stepped-back clock puts ahead of now.
+            expires = since + ceil_div(bucket.capacity - level, bucket.rate) + EXPIRY_MARGIN_MS
             self._entries[bucket.key] = (level, since, expires)
 
     def _sweep(self, now_ms: int) -> None:

@@ -59,7 +59,7 @@ if allowed == 1 then
       local ttl = math.max(tonumber(ARGV[j + 4]) - now, 1000)
       redis.call('SET', KEYS[i], string.format('%.0f', cap - level), 'PX', string.format('%.0f', ttl))
     else
-      local ttl = math.ceil((cap - level) / rate) + {EXPIRY_MARGIN_MS}
+      local ttl = (times[i] - now) + math.ceil((cap - level) / rate) + {EXPIRY_MARGIN_MS}
       redis.call('HSET', KEYS[i], 'l', string.format('%.0f', level), 't', string.format('%.0f', times[i]))
       redis.call('PEXPIRE', KEYS[i], string.format('%.0f', ttl))
     end
