@@ -6,6 +6,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from bastion.api.admin import PREFIX as ADMIN
+from bastion.api.audit import PREFIX as AUDIT
 from bastion.api.http import send_error
 from bastion.api.middleware import RequestIdMiddleware
 from bastion.config import Settings, load_settings
@@ -66,6 +67,9 @@ class BastionApp:
         if path == ADMIN or path.startswith(ADMIN + "/"):
             await runtime.admin(scope, receive, send)
             return
+        if path == AUDIT or path.startswith(AUDIT + "/"):
+            await runtime.audit_api(scope, receive, send)
+            return
         plain: dict[str, Callable[[dict[str, Any], Any, Any], Awaitable[None]]] = {
             "/healthz": runtime.health.healthz,
             "/readyz": runtime.health.readyz,
@@ -73,7 +77,7 @@ class BastionApp:
         }
         handler = plain.get(path)
         if handler is None:
-            served = "the OpenAI API is under /v1, the admin API under /admin/v1"
+            served = "the OpenAI API is under /v1, the admin API under /admin/v1, the audit API under /audit/v1"
             await send_error(send, NotFound(f"Bastion does not serve {path}; {served}."))
             return
         await handler(scope, receive, send)

@@ -154,11 +154,29 @@ class ServiceAccountConfig(_Strict):
     key_ttl: Duration | None = None
 
 
+class AuditConfig(_Strict):
+    """The audit log: the origin its checkpoints name, and how often one is signed while the log grows.
+
+    ``origin`` defaults to ``bastion.local/<organization>``; it is also the name of the signing key.
+    """
+
+    origin: str | None = Field(default=None, min_length=1, max_length=255)
+    checkpoint_interval: Duration = timedelta(seconds=60)
+
+    @field_validator("origin")
+    @classmethod
+    def _one_word(cls, value: str | None) -> str | None:
+        if value is not None and (not value.isprintable() or any(c.isspace() or c == "+" for c in value)):
+            raise ValueError(f"'{value}' must be one word without spaces or '+', e.g. audit.acme.com/bastion")
+        return value
+
+
 class FileConfig(_Strict):
     """What ``bastion.yaml`` may hold."""
 
     organization: Name = "default"
     server: ServerConfig = ServerConfig()
+    audit: AuditConfig = AuditConfig()
     providers: list[ProviderConfig] = []
     projects: list[ProjectConfig] = []
     members: list[MemberConfig] = []
@@ -222,10 +240,16 @@ class Settings:
     database_url: str
     redis_url: str | None = None
     secret_key: str | None = field(default=None, repr=False)
+    audit_key: str | None = field(default=None, repr=False)  # BASTION_AUDIT_KEY: PRIVATE+KEY+... text
 
     @property
     def server(self) -> ServerConfig:
         return self.file.server
+
+    @property
+    def audit_origin(self) -> str:
+        """The log's name in its checkpoints: ``audit.origin``, else ``bastion.local/<organization>``."""
+        return self.file.audit.origin or f"bastion.local/{self.file.organization}"
 
 
 def load_settings(path: str | os.PathLike[str] | None = None, *, environ: dict[str, str] | None = None) -> Settings:
@@ -247,6 +271,7 @@ def settings_from(file: FileConfig, source: str, env: dict[str, str]) -> Setting
         database_url=database_url,
         redis_url=env.get("BASTION_REDIS_URL") or None,
         secret_key=env.get("BASTION_SECRET_KEY") or None,
+        audit_key=env.get("BASTION_AUDIT_KEY") or None,
     )
 
 

@@ -10,9 +10,12 @@ from typing import TYPE_CHECKING
 import aiohttp
 
 from bastion.api.admin import AdminApp, Control, create_admin_app
+from bastion.api.audit import AuditControl, create_audit_app
 from bastion.api.health import HealthRoutes
 from bastion.api.openai import OpenAIRoutes
+from bastion.audit.checkpoints import Checkpoints, CheckpointTask, Prover, audit_signer
 from bastion.audit.log import AuditLog
+from bastion.compliance.source import Source
 from bastion.gateway.pipeline import Pipeline
 from bastion.gateway.record import Recorder
 from bastion.identity.cache import CallerCache
@@ -30,6 +33,7 @@ from bastion.store.changes import ChangeFeed, open_feed
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+    from fastapi import FastAPI
     from redis.asyncio import Redis
 
     from bastion.config import Settings
@@ -58,10 +62,13 @@ class Runtime:
     health: HealthRoutes
     metrics: Metrics
     admin: AdminApp
+    audit_api: FastAPI
+    checkpointer: CheckpointTask
     redis: Redis | None = None
 
     @classmethod
     async def start(cls, settings: Settings, env: Mapping[str, str] | None = None) -> Runtime:
+        signer = await asyncio.to_thread(audit_signer, settings)  # first: a bad key stops the start cleanly
         services = await asyncio.to_thread(open_services, settings)
         estimator = await asyncio.to_thread(TokenEstimator)
         feed = open_feed(services.engine)
@@ -74,6 +81,9 @@ class Runtime:
         usage.start()
         audit = AuditLog(services.engine)
         audit.start()
+        checkpoints = Checkpoints(services.engine, signer, Prover(services.engine))
+        checkpointer = CheckpointTask(checkpoints, settings.file.audit.checkpoint_interval.total_seconds())
+        checkpointer.start()
         server = settings.server
         pipeline = Pipeline(
             callers=CallerCache(services.keys.caller, feed),
@@ -87,6 +97,8 @@ class Runtime:
             ip_limits=Limits(**server.ip_limits.model_dump()),
         )
         trusted = networks(server.trusted_proxies)
+        reports = Source.of(services, settings.file)
+        control = Control(services.org, services.keys, pipeline, limiter, server.admin_rpm, tuple(trusted), reports)
         return cls(
             settings=settings,
             services=services,
@@ -99,15 +111,16 @@ class Runtime:
             openai=OpenAIRoutes(pipeline, metrics, server.max_body_bytes, trusted),
             health=HealthRoutes(services.engine, len(providers), metrics),
             metrics=metrics,
-            admin=create_admin_app(
-                Control(services.org, services.keys, pipeline, limiter, server.admin_rpm, tuple(trusted))
-            ),
+            admin=create_admin_app(control),
+            audit_api=create_audit_app(control, AuditControl(checkpoints, services.engine)),
+            checkpointer=checkpointer,
             redis=redis,
         )
 
     async def close(self) -> None:
         await self.usage.stop()
         await self.audit.stop()
+        await self.checkpointer.stop()
         await self.pipeline.drain()
         for provider in self.providers:
             await provider.close()

@@ -7,6 +7,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from bastion.audit import subjects
 from bastion.audit.keys import AuditKeys
 from bastion.identity import apply
 from bastion.identity.keys import KeyService
@@ -43,6 +44,7 @@ def open_services(settings: Settings, *, ensure_file: bool = True) -> Services:
     services = Services(
         engine=engine, keys=KeyService(engine, secret), org=OrgService(engine), audit_keys=AuditKeys(engine, secret)
     )
+    subjects.attach(engine, services.audit_keys)  # admin events name people by subject reference
     with exclusive(engine):
         migrate(engine)
         if ensure_file:

@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from bastion.errors import NotFound
@@ -28,7 +29,7 @@ from bastion.store import tables
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from sqlalchemy import Engine
+    from sqlalchemy import Connection, Engine, Table
 
 _INFO = b"bastion audit keys v1"
 
@@ -110,3 +111,36 @@ class AuditKeys:
                 raise
             return loaded
         return key
+
+
+_INSERTS: dict[str, Callable[[Table], sqlite.Insert | postgresql.Insert]] = {
+    "sqlite": sqlite.insert,
+    "postgresql": postgresql.insert,
+}
+
+
+def key_in(keys: AuditKeys, connection: Connection, scope: str, *, create: bool = True) -> bytes | None:
+    """The key of ``scope`` inside the caller's transaction, for writers that already hold one (admin events).
+
+    With ``create``, a missing key is made and a shredded one renewed (the old key stays gone, so what
+    it covered stays unlinkable); without it, a missing or shredded key is None. Nothing made here is
+    cached, since the caller's transaction may still roll back.
+    """
+    k = tables.audit_keys
+    row = connection.execute(select(k.c.sealed).where(k.c.scope == scope)).one_or_none()
+    if row is not None and row.sealed is not None:
+        raw = base64.b64decode(row.sealed)
+        return keys._aead.decrypt(raw[:12], raw[12:], scope.encode())
+    if not create:
+        return None
+    key, nonce = os.urandom(32), os.urandom(12)
+    sealed = base64.b64encode(nonce + keys._aead.encrypt(nonce, key, scope.encode())).decode()
+    values = {"sealed": sealed, "created_at": keys._clock(), "shredded_at": None}
+    if row is not None:
+        written = connection.execute(k.update().where(k.c.scope == scope, k.c.sealed.is_(None)).values(**values))
+    else:
+        insert = _INSERTS[connection.dialect.name](k).values(scope=scope, **values)
+        written = connection.execute(insert.on_conflict_do_nothing(index_elements=["scope"]))
+    if written.rowcount == 1:
+        return key
+    return key_in(keys, connection, scope, create=False)  # another writer made it first: use theirs

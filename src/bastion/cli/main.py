@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from bastion import __version__
-from bastion.cli import accounts, apply, events, keys, members, projects, serve
+from bastion.cli import accounts, apply, audit, events, keys, members, projects, report, serve
 
 app = typer.Typer(
     name="bastion",
@@ -17,10 +17,12 @@ app.command()(serve.serve)
 app.command()(serve.demo)
 app.command("apply")(apply.apply_file)
 app.command()(events.events)
+app.command()(report.report)
 app.add_typer(keys.app, name="keys")
 app.add_typer(members.app, name="members")
 app.add_typer(projects.app, name="projects")
 app.add_typer(accounts.app, name="service-accounts")
+app.add_typer(audit.app, name="audit")
 
 
 @app.command()

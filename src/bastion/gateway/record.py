@@ -3,7 +3,8 @@ of it, and keyed hashes of what was sent and received — never the content itse
 
 Entries: ``request.forwarded`` (committed before the request leaves for the upstream),
 ``request.completed`` (committed before the answer ends), ``request.refused`` (Bastion said no) and
-``request.failed`` (the upstream failed or refused).
+``request.failed`` (the upstream failed or refused). A member's entries also carry their subject
+reference in ``subjects`` (``audit/subjects.py``), which a GDPR erasure makes impossible to compute.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import hmac
 import time
 from typing import TYPE_CHECKING, Any
 
+from bastion.audit import subjects
 from bastion.audit.log import Record
 from bastion.errors import UpstreamError
 
@@ -42,6 +44,16 @@ class Recorder:
         scope = f"project:{project}"
         cached = self._keys.cached(scope)
         return cached if cached is not None else await asyncio.to_thread(self._keys.key, scope)
+
+    async def subject(self, ctx: RequestContext) -> list[str]:
+        """The calling member's subject reference (from memory after first use); none for other callers."""
+        if ctx.caller is None or ctx.caller.principal.kind != "member":
+            return []
+        address = ctx.caller.principal.name
+        found = subjects.cached_ref(self._keys, address)
+        if found is None:
+            found = await asyncio.to_thread(subjects.ref, self._keys, address)
+        return [found] if found is not None else []
 
     async def forwarded(self, ctx: RequestContext) -> None:
         await self._append(ctx, "request.forwarded", None, await self._hashes(ctx))
@@ -81,6 +93,7 @@ class Recorder:
             "stream": ctx.stream,
             "client_ip": str(ctx.client_ip) if ctx.client_ip else None,
             "latency_ms": round((time.perf_counter() - ctx.started) * 1000, 3),
+            "subjects": await self.subject(ctx),
             **fields,
         }
         record = Record(action, actor_of(ctx), ctx.project, status, ctx.request_id, described)

@@ -41,6 +41,7 @@ MATRIX: dict[str, Action] = {
     "invites.write": _action("org", "owner admin", "create and revoke invites"),
     "projects.create": _action("org", "owner admin", "create projects"),
     "projects.delete": _action("org", "owner admin", "delete the key's project (revokes all its keys)"),
+    "reports.read": _action("org", "owner admin reader", "read compliance reports of the whole organisation"),
     "project.read": _action("project", "admin member reader", "read the project, its service accounts and keys"),
     "project.write": _action("project", "admin", "change the project's settings"),
     "service_accounts.write": _action("project", "admin", "create, change and delete service accounts"),
@@ -49,6 +50,7 @@ MATRIX: dict[str, Action] = {
     ),
     "keys.write_own": _action("project", "admin member", "create, rotate and revoke the member's own keys"),
     "events.read": _action("project", "admin member reader", "read the project's admin events"),
+    "project_reports.read": _action("project", "admin reader", "read compliance reports of the key's project only"),
 }
 
 

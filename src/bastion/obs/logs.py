@@ -50,6 +50,11 @@ def configure(level: str = "INFO") -> None:
     root.propagate = False
 
 
+def access_enabled() -> bool:
+    """Whether :func:`access` writes anything, so callers can skip gathering its fields."""
+    return ACCESS.isEnabledFor(logging.INFO)
+
+
 def access(fields: dict[str, Any]) -> None:
     """One line per request. The record is made directly: the caller's file and line, which
     ``Logger.info`` would look up on every request, are not part of an access line."""

@@ -30,7 +30,13 @@ async def test_me_says_who_calls_and_what_they_may_do(make_org: MakeOrg) -> None
     assert body["key"]["id"] == org.ids["lead_key"] and "hash" not in body["key"]
     assert {"keys.write", "service_accounts.write", "project.write"} <= set(body["actions"])
     assert "members.write" not in body["actions"]
-    assert reader.json()["actions"] == ["org.read", "project.read", "events.read"]
+    assert reader.json()["actions"] == [
+        "org.read",
+        "reports.read",
+        "project.read",
+        "events.read",
+        "project_reports.read",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -312,6 +318,7 @@ async def test_openapi_lists_every_route(make_org: MakeOrg) -> None:
         *((m, p + "/service-accounts/{account}") for m in ("GET", "PATCH", "DELETE")),
         *(("GET", keys), ("POST", keys), ("POST", keys + "/{key_id}/rotate"), ("POST", keys + "/{key_id}/revoke")),
         *(("GET", "/admin/v1/keys/due"), ("GET", p + "/events")),
+        ("GET", "/admin/v1/reports/{name}"),
     }
     components = schema.json()["components"]
     assert "limits" in str(components["schemas"]["ProjectPatch"])

@@ -20,15 +20,17 @@ def member(org_role: str, project_role: str | None) -> Principal:
 # (org role, role in the key's project) -> the actions allowed; owners and admins are admin in every project.
 EXPECTED = {
     ("owner", "admin"): "org.read members.write members.owner invites.write projects.create projects.delete "
-    "project.read project.write service_accounts.write keys.write keys.write_own events.read",
-    ("admin", "admin"): "org.read members.write invites.write projects.create projects.delete "
-    "project.read project.write service_accounts.write keys.write keys.write_own events.read",
+    "reports.read project.read project.write service_accounts.write keys.write keys.write_own events.read "
+    "project_reports.read",
+    ("admin", "admin"): "org.read members.write invites.write projects.create projects.delete reports.read "
+    "project.read project.write service_accounts.write keys.write keys.write_own events.read project_reports.read",
     ("member", "admin"): "org.read project.read project.write service_accounts.write keys.write keys.write_own "
-    "events.read",
+    "events.read project_reports.read",
     ("member", "member"): "org.read project.read keys.write_own events.read",
-    ("member", "reader"): "org.read project.read events.read",
-    ("reader", "reader"): "org.read project.read events.read",
-    ("reader", "admin"): "org.read project.read events.read",  # an org reader is never more than a reader
+    ("member", "reader"): "org.read project.read events.read project_reports.read",
+    ("reader", "reader"): "org.read reports.read project.read events.read project_reports.read",
+    # an org reader is never more than a reader
+    ("reader", "admin"): "org.read reports.read project.read events.read project_reports.read",
     ("member", None): "",  # no role in the key's project: the key can do nothing there
 }
 

@@ -21,6 +21,7 @@ from bastion.identity.network import client_address, within
 from bastion.policy.limits import Limits, Scope
 
 if TYPE_CHECKING:
+    from bastion.compliance.source import Source
     from bastion.gateway.pipeline import Pipeline
     from bastion.identity.keys import Caller, KeyService
     from bastion.identity.model import IPNetwork, Principal
@@ -39,6 +40,7 @@ class Control:
     limiter: Limiter
     admin_rpm: int
     trusted: tuple[IPNetwork, ...] = ()
+    reports: Source | None = None  # what the compliance reports read
 
 
 @dataclass(frozen=True)
