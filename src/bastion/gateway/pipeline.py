@@ -255,9 +255,13 @@ def _scopes(ctx: RequestContext, ip_limits: Limits) -> list[Scope]:
     if caller.principal.kind != "project":
         candidates.append(Scope(caller.principal.kind, caller.principal.name, caller.principal.limits))
     candidates.append(Scope("project", caller.project.name, caller.project.limits))
-    if ctx.client_ip is not None:
+    if ctx.client_ip is not None and _limited(ip_limits):  # str() of an address costs more than the check
         candidates.append(Scope("ip", str(ctx.client_ip), ip_limits))
-    return [scope for scope in candidates if scope.limits.rpm or scope.limits.tpm or scope.limits.daily_tokens]
+    return [scope for scope in candidates if _limited(scope.limits)]
+
+
+def _limited(limits: Limits) -> bool:
+    return bool(limits.rpm or limits.tpm or limits.daily_tokens)
 
 
 def _usage(data: bytes) -> dict[str, Any] | None:
