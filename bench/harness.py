@@ -34,6 +34,24 @@ projects:
     models: [{model}]
 """
 
+# The same, governed: the key belongs to a service account with an IP allowlist and endpoint
+# permissions, and all four limit scopes (key, principal, project, source address) are on, with
+# limits far above what the bench sends so that every request is checked and none refused.
+GOVERNED = (
+    CONFIG
+    + """    limits: {{rpm: 100000000, tpm: 1000000000, daily_tokens: 10000000000000}}
+    keys: {{limits: {{rpm: 100000000, tpm: 1000000000}}}}
+server:
+  ip_limits: {{rpm: 100000000, tpm: 1000000000}}
+service_accounts:
+  - name: bench-bot
+    project: bench
+    permissions: [chat.completions]
+    ip_allowlist: [127.0.0.0/8, "::1/128"]
+    limits: {{rpm: 100000000, tpm: 1000000000}}
+"""
+)
+
 
 @dataclass(frozen=True)
 class Target:
@@ -132,24 +150,25 @@ def check_answer(target: Target, expected: bytes) -> None:
 class Bastion:
     """A Bastion home in the bench folder: a config pointing at the upstream, and a real key for project bench."""
 
-    def __init__(self, bench: Bench, upstream_port: int) -> None:
+    def __init__(self, bench: Bench, upstream_port: int, *, governed: bool = False, name: str = "home") -> None:
         self._bench = bench
-        self.config = bench.folder / "bastion.yaml"
-        self.config.write_text(CONFIG.format(port=upstream_port, model=load.MODEL))
+        self.config = bench.folder / f"{name}.yaml"
+        self.config.write_text((GOVERNED if governed else CONFIG).format(port=upstream_port, model=load.MODEL))
         self.env = {name: value for name, value in os.environ.items() if not name.startswith("BASTION_")}
-        self.env["BASTION_HOME"] = str(bench.folder / "home")
-        self.env["BASTION_DATABASE_URL"] = f"sqlite:///{bench.folder / 'home' / 'bastion.db'}"
-        command = [str(BIN / "bastion"), "keys", "create", "--project", "bench", "--config", str(self.config)]
+        self.env["BASTION_HOME"] = str(bench.folder / name)
+        self.env["BASTION_DATABASE_URL"] = f"sqlite:///{bench.folder / name / 'bastion.db'}"
+        owner = ["--service-account", "bench-bot"] if governed else []
+        command = [str(BIN / "bastion"), "keys", "create", "--project", "bench", *owner, "--config", str(self.config)]
         out = subprocess.run(command, env=self.env, capture_output=True, text=True, check=True, timeout=60).stdout
         self.key = out.strip().splitlines()[0]
 
     @contextlib.contextmanager
-    def serve(self, level: str, label: str) -> Iterator[Target]:
+    def serve(self, level: str, label: str, extra_env: dict[str, str] | None = None) -> Iterator[Target]:
         """``bastion serve`` alone on the gateway core at ``level``; its log goes to a file, as a deployment's."""
         port = procs.free_port()
-        env = {**self.env, "BASTION_LOG_LEVEL": level}
+        env = {**self.env, "BASTION_LOG_LEVEL": level, **(extra_env or {})}
         serve = [str(BIN / "bastion"), "serve", "--config", str(self.config), "--port", str(port)]
-        log_path = self._bench.folder / f"bastion-{level.lower()}.log"
+        log_path = self._bench.folder / f"bastion-{label.replace(' ', '-').replace(',', '')}.log"
         command = [*self._bench.pin.gateway, *serve]
         with log_path.open("wb") as log, procs.running(command, port, env=env, log=log) as process:
             status, _ = procs.post(port, PATH, load.REQUEST, {"Authorization": "Bearer bst_not_a_key"})

@@ -3,12 +3,16 @@
 Run ``.venv/bin/python bench/overhead.py`` (or ``make bench``). It starts the fake upstream (bench/upstream.py),
 loads it directly at concurrency 1 and 32 with wrk, then starts ``bastion serve`` alone on its own core with an
 ``openai`` provider pointing at that upstream and a real key (so keys are checked), once with the access log
-off (``BASTION_LOG_LEVEL=WARNING``) and once with the default INFO access log, and prints one table.
+off (``BASTION_LOG_LEVEL=WARNING``) and once with the default INFO access log; then governed (a service
+account's key with an IP allowlist, endpoint permission and model allowlist checked, and all four limit scopes
+charged), with the limiter in-process and in Redis (``BASTION_REDIS_URL``, default redis://127.0.0.1:6379/0),
+and prints one table.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 from pathlib import Path
 
@@ -17,12 +21,17 @@ import load
 import procs
 from harness import Bench, Measured
 
+REDIS = "redis://127.0.0.1:6379/0"
 TARGET_ADDED_P50_MS = 0.5
 TARGET_RPS = 4000
 QUIET_PERCENT = 5.0
 NOISY_PERCENT = 10.0
 DIRECT = "direct to upstream"
 LEVELS = {"WARNING": "Bastion, access log off", "INFO": "Bastion, INFO access log"}
+GOVERNED = {
+    "in-process": ("Bastion, governed, limits in-process", {}),
+    "redis": ("Bastion, governed, limits in Redis", {"BASTION_REDIS_URL": os.environ.get("BASTION_REDIS_URL", REDIS)}),
+}
 HEAD = ["conc.", "target", "req/s", "p50 ms", "p99 ms", "added p50 ms", "added p99 ms", "req/s vs direct"]
 HEAD += ["errors", "Bastion CPU us/req", "gateway core busy", "client core busy", "other load"]
 
@@ -35,6 +44,10 @@ def run_all(bench: Bench) -> list[Measured]:
         bastion = harness.Bastion(bench, up.port)
         for level, label in LEVELS.items():
             with bastion.serve(level, label) as target:
+                measured += bench.measure(target)
+        for name, (label, env) in GOVERNED.items():
+            governed = harness.Bastion(bench, up.port, governed=True, name=f"governed-{name}")
+            with governed.serve("WARNING", label, env) as target:
                 measured += bench.measure(target)
     return measured
 
@@ -75,6 +88,20 @@ def verdicts(measured: list[Measured]) -> list[str]:
         lines.append(
             f"- {label}: req/s at concurrency 32 = {harness.rps(rps)} (target >= 4,000): {met[1]}{_noisy(many)}"
         )
+    return lines + governed_verdicts(by)
+
+
+TARGET_GOVERNED_MS = 0.1
+
+
+def governed_verdicts(by: dict[tuple[str, int], Measured]) -> list[str]:
+    """Identity checks and four limit scopes should add < 0.1 ms p50 over the core run (access log off)."""
+    core = by[(LEVELS["WARNING"], 1)].result.p50_ms
+    lines = []
+    for label, _ in GOVERNED.values():
+        extra = by[(label, 1)].result.p50_ms - core
+        verdict = "met" if extra < TARGET_GOVERNED_MS else "NOT met"
+        lines.append(f"- {label}: p50 over the core run = {harness.ms(extra)} ms (target < 0.1): {verdict}")
     return lines
 
 

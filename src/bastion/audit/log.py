@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from bastion.audit.merkle import Tree, leaf_hash
@@ -79,15 +79,21 @@ class Record:
         }
 
 
+_HEAD = tables.audit_head
+# Built once: an append is on every request's path, and building statements costs more than running them.
+_CLAIM = (
+    update(_HEAD)
+    .where(_HEAD.c.id == 1)
+    .values(size=_HEAD.c.size + bindparam("count"))
+    .returning(_HEAD.c.size, _HEAD.c.frontier)
+)
+_INSERT = tables.audit_entries.insert()
+_ADVANCE = update(_HEAD).where(_HEAD.c.id == 1).values(frontier=bindparam("frontier"), root=bindparam("root"))
+
+
 def append_in(connection: Connection, records: Sequence[Record]) -> list[int]:
     """Append ``records`` inside the caller's transaction; return their sequence numbers."""
-    head = tables.audit_head
-    row = connection.execute(
-        update(head)
-        .where(head.c.id == 1)
-        .values(size=head.c.size + len(records))
-        .returning(head.c.size, head.c.frontier)
-    ).one()
+    row = connection.execute(_CLAIM, {"count": len(records)}).one()
     start = row.size - len(records)
     tree = Tree.restore((height, bytes.fromhex(value)) for height, value in row.frontier)
     if tree.size != start:
@@ -112,9 +118,9 @@ def append_in(connection: Connection, records: Sequence[Record]) -> list[int]:
                 "leaf": leaf.hex(),
             }
         )
-    connection.execute(tables.audit_entries.insert(), rows)
+    connection.execute(_INSERT, rows)
     frontier = [[height, value.hex()] for height, value in tree.frontier()]
-    connection.execute(update(head).where(head.c.id == 1).values(frontier=frontier, root=tree.root().hex()))
+    connection.execute(_ADVANCE, {"frontier": frontier, "root": tree.root().hex()})
     return [start + offset for offset in range(len(records))]
 
 
