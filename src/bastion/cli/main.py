@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from bastion import __version__
-from bastion.cli import accounts, apply, audit, events, keys, members, projects, report, serve
+from bastion.cli import accounts, apply, audit, events, keys, members, projects, report, scan, serve
 
 app = typer.Typer(
     name="bastion",
@@ -18,6 +18,7 @@ app.command()(serve.demo)
 app.command("apply")(apply.apply_file)
 app.command()(events.events)
 app.command()(report.report)
+app.command()(scan.scan)
 app.add_typer(keys.app, name="keys")
 app.add_typer(members.app, name="members")
 app.add_typer(projects.app, name="projects")

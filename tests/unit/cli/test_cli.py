@@ -106,3 +106,11 @@ def test_every_command_has_help(command: list[str]) -> None:
 
 def test_version() -> None:
     assert CliRunner().invoke(app, ["version"]).stdout.strip() == "0.1.0"
+
+
+def test_scan_is_a_bastion_command() -> None:
+    result = CliRunner().invoke(app, ["scan"], input="write to jane@acme.com\n")
+    assert result.exit_code == 0
+    (finding,) = json.loads(result.stdout)
+    assert (finding["type"], finding["start"], finding["end"]) == ("EMAIL_ADDRESS", 9, 22)
+    assert "jane@acme.com" not in result.stdout
