@@ -22,6 +22,9 @@
     ├── ClientDisconnected            499 (logged only: nobody is left to answer)
     ├── RateLimited                   429 rate_limit_exceeded (with Retry-After)
     ├── Unavailable                   503 unavailable (starting or stopping)
+    ├── RateLimiterUnavailable        503 rate_limiter_unavailable (Redis unreachable: fail closed)
+    ├── AuditUnavailable              503 audit_unavailable (the log cannot be written: fail closed)
+    ├── AuditCorrupt                  500 audit_corrupt (the stored tree head does not match the log)
     └── UpstreamError                 502 upstream_unavailable
         ├── UpstreamTimeout           504 upstream_unavailable
         └── UpstreamRejected          the upstream's own 4xx, passed through as it came
@@ -172,3 +175,23 @@ class UpstreamRejected(UpstreamError):
         self.status = status
         self.body = body
         self.content_type = content_type
+
+
+class RateLimiterUnavailable(BastionError):
+    """The shared limiter's store cannot be reached; the gateway refuses rather than admit unchecked."""
+
+    status = 503
+    type = "server_error"
+    code = "rate_limiter_unavailable"
+
+
+class AuditUnavailable(BastionError):
+    """The audit log cannot be written: Bastion refuses the request rather than act unrecorded."""
+
+    status = 503
+    type = "server_error"
+    code = "audit_unavailable"
+
+
+class AuditCorrupt(BastionError):
+    code = "audit_corrupt"

@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 from redis.exceptions import RedisError
 from tests.conftest import REDIS_URL, unavailable
 
-from bastion.policy.limits import Limiter, Limits, MemoryBuckets, Meter, Quota, RateLimiterUnavailable, Scope
+from bastion.errors import RateLimiterUnavailable
+from bastion.policy.limits import Limiter, Limits, MemoryBuckets, Meter, Quota, Scope
 from bastion.policy.redis_limits import RedisBuckets, connect
 
 if TYPE_CHECKING:

@@ -24,7 +24,6 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bastion.audit.checkpoint import load_or_create_key, sign_checkpoint, signer_from_env
 from bastion.audit.export import BATCH, stored_entries
-from bastion.audit.log import AuditCorrupt
 from bastion.audit.merkle import (
     Levels,
     ProofError,
@@ -35,7 +34,7 @@ from bastion.audit.merkle import (
     verify_consistency,
 )
 from bastion.audit.verify import Note, Verification
-from bastion.errors import ConfigError
+from bastion.errors import AuditCorrupt, ConfigError
 from bastion.store import tables
 
 if TYPE_CHECKING:

@@ -22,7 +22,7 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from bastion.audit.merkle import Tree, leaf_hash
-from bastion.errors import BastionError
+from bastion.errors import AuditCorrupt, AuditUnavailable
 from bastion.store import tables
 
 if TYPE_CHECKING:
@@ -31,18 +31,6 @@ if TYPE_CHECKING:
     from sqlalchemy import Connection, Engine
 
 log = logging.getLogger(__name__)
-
-
-class AuditUnavailable(BastionError):
-    """The audit log cannot be written: Bastion refuses the request rather than act unrecorded."""
-
-    status = 503
-    type = "server_error"
-    code = "audit_unavailable"
-
-
-class AuditCorrupt(BastionError):
-    code = "audit_corrupt"
 
 
 def canonical(entry: dict[str, Any]) -> bytes:

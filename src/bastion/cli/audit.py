@@ -17,11 +17,10 @@ import typer
 from bastion.audit.checkpoint import CheckpointError, Verifier, verify_note
 from bastion.audit.checkpoints import Checkpoints, Prover, audit_signer, verify_store
 from bastion.audit.export import FORMATS, export, stored_entries
-from bastion.audit.log import AuditCorrupt
 from bastion.audit.merkle import ProofError, leaf_hash, verify_inclusion
 from bastion.audit.verify import Note, Report, verify_export
 from bastion.cli.common import ConfigOption, count, fail, open_store, settings_or_exit
-from bastion.errors import BastionError
+from bastion.errors import AuditCorrupt, BastionError
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

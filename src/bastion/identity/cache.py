@@ -51,6 +51,3 @@ class CallerCache:
             return None
         stored = caller.hash if isinstance(caller, KeyRecord) else caller.key.hash
         return caller if hmac.compare_digest(stored, digest) else None
-
-    def invalidate(self) -> None:
-        self._entries.clear()

@@ -22,8 +22,6 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
-from bastion.errors import BastionError
-
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
 
@@ -35,14 +33,6 @@ EXPIRY_MARGIN_MS = 1_000  # a store keeps a bucket this long after it would be f
 DAY_GRACE_MS = 3_600_000  # a day's counter outlives the day, for requests that finish after midnight
 MAX_PER_MINUTE = 10**9  # keeps every intermediate value below 2**53, exact in Lua's doubles
 MAX_PER_DAY = 10**13
-
-
-class RateLimiterUnavailable(BastionError):
-    """The shared limiter's store cannot be reached; the gateway refuses rather than admit unchecked."""
-
-    status = 503
-    type = "server_error"
-    code = "rate_limiter_unavailable"
 
 
 class Meter(StrEnum):

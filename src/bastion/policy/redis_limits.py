@@ -19,7 +19,8 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import NoScriptError, RedisError
 
-from bastion.policy.limits import DEBT_MINUTES, EXPIRY_MARGIN_MS, FULL_MS, Limiter, RateLimiterUnavailable
+from bastion.errors import RateLimiterUnavailable
+from bastion.policy.limits import DEBT_MINUTES, EXPIRY_MARGIN_MS, FULL_MS, Limiter
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence

@@ -14,10 +14,10 @@ from sqlalchemy import select, text
 
 from bastion.audit.checkpoint import Signer, verify_note
 from bastion.audit.checkpoints import Checkpoints, CheckpointTask, Prover, audit_signer, verify_store
-from bastion.audit.log import AuditCorrupt, Record, append_in, head
+from bastion.audit.log import Record, append_in, head
 from bastion.audit.merkle import Levels, verify_consistency, verify_inclusion
 from bastion.config import parse_text, settings_from
-from bastion.errors import ConfigError
+from bastion.errors import AuditCorrupt, ConfigError
 from bastion.store import tables
 
 if TYPE_CHECKING:

@@ -14,8 +14,9 @@ from sqlalchemy import select, text
 from tests.harness import in_process, runtime_of
 from tests.processes import ROOT
 
-from bastion.audit.log import AuditLog, AuditUnavailable, Record, append_in, canonical, head
+from bastion.audit.log import AuditLog, Record, append_in, canonical, head
 from bastion.audit.merkle import leaf_hash, root
+from bastion.errors import AuditUnavailable
 from bastion.store import tables
 
 if TYPE_CHECKING:

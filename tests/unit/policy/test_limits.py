@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bastion.errors import BastionError
+from bastion.errors import BastionError, RateLimiterUnavailable
 from bastion.policy.limits import (
     Decision,
     Limiter,
@@ -15,7 +15,6 @@ from bastion.policy.limits import (
     MemoryBuckets,
     Meter,
     Quota,
-    RateLimiterUnavailable,
     Refusal,
     Scope,
     format_reset,
