@@ -18,17 +18,17 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from sqlalchemy import bindparam, select, update
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from bastion.audit.merkle import Tree, leaf_hash
 from bastion.errors import AuditCorrupt, AuditUnavailable
 from bastion.store import tables
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
-    from sqlalchemy import Connection, Engine
+    from sqlalchemy import Connection, Dialect, Engine
 
 log = logging.getLogger(__name__)
 
@@ -68,22 +68,73 @@ class Record:
 
 
 _HEAD = tables.audit_head
-# Built once: an append is on every request's path, and building statements costs more than running them.
-_CLAIM = (
-    update(_HEAD)
-    .where(_HEAD.c.id == 1)
-    .values(size=_HEAD.c.size + bindparam("count"))
-    .returning(_HEAD.c.size, _HEAD.c.frontier)
-)
-_INSERT = tables.audit_entries.insert()
-_ADVANCE = update(_HEAD).where(_HEAD.c.id == 1).values(frontier=bindparam("frontier"), root=bindparam("root"))
+_COLUMNS = ("seq", "time", "action", "actor", "project", "status", "request_id", "entry", "leaf")
+
+
+@dataclass(frozen=True)
+class _Statements:
+    """The three statements of an append, rendered once per dialect and run on the driver's own cursor.
+
+    An append is on every request's path twice; SQLAlchemy's per-execution work cost more than the
+    statements themselves. Times go through the column's own bind processor, and the frontier is JSON
+    text on both databases, so what is stored is what the Core tables write and read.
+    """
+
+    claim: str
+    insert: str
+    advance: str
+    time: Callable[[Any], Any]
+
+    @classmethod
+    def of(cls, dialect: Dialect) -> _Statements:
+        # Only constants are interpolated: the driver's placeholder and our own column names.
+        mark = "?" if dialect.paramstyle == "qmark" else "%s"
+        marks = ", ".join([mark] * len(_COLUMNS))
+        json = mark if dialect.name == "sqlite" else f"CAST({mark} AS JSON)"
+        return cls(
+            claim=f"UPDATE audit_head SET size = size + {mark} WHERE id = 1 RETURNING size, frontier",  # noqa: S608
+            insert=f"INSERT INTO audit_entries ({', '.join(_COLUMNS)}) VALUES ({marks})",  # noqa: S608
+            advance=f"UPDATE audit_head SET frontier = {json}, root = {mark} WHERE id = 1",  # noqa: S608
+            time=tables.audit_entries.c.time.type.dialect_impl(dialect).bind_processor(dialect) or _same,
+        )
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _json(value: Any) -> Any:
+    """A JSON column as the driver returns it: text from SQLite, already parsed from psycopg."""
+    return orjson.loads(value) if isinstance(value, str | bytes) else value
+
+
+_STATEMENTS: dict[str, _Statements] = {}
+
+
+def _statements(dialect: Dialect) -> _Statements:
+    found = _STATEMENTS.get(dialect.name)
+    if found is None:
+        found = _STATEMENTS[dialect.name] = _Statements.of(dialect)
+    return found
 
 
 def append_in(connection: Connection, records: Sequence[Record]) -> list[int]:
     """Append ``records`` inside the caller's transaction; return their sequence numbers."""
-    row = connection.execute(_CLAIM, {"count": len(records)}).one()
-    start = row.size - len(records)
-    tree = Tree.restore((height, bytes.fromhex(value)) for height, value in row.frontier)
+    sql = _statements(connection.dialect)
+    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        return _append(cursor, sql, records)
+    except connection.dialect.loaded_dbapi.Error as exc:
+        raise DBAPIError("audit append", None, exc) from exc  # as Core would raise it: callers catch SQLAlchemyError
+    finally:
+        cursor.close()
+
+
+def _append(cursor: Any, sql: _Statements, records: Sequence[Record]) -> list[int]:
+    cursor.execute(sql.claim, (len(records),))
+    size, stored = cursor.fetchone()
+    start = size - len(records)
+    tree = Tree.restore((height, bytes.fromhex(value)) for height, value in _json(stored))
     if tree.size != start:
         raise AuditCorrupt(
             f"The audit tree head says {start} entries but holds {tree.size}; run 'bastion audit verify'."
@@ -94,21 +145,21 @@ def append_in(connection: Connection, records: Sequence[Record]) -> list[int]:
         leaf = leaf_hash(data)
         tree.append(leaf)
         rows.append(
-            {
-                "seq": start + offset,
-                "time": record.time,
-                "action": record.action,
-                "actor": record.actor,
-                "project": record.project,
-                "status": record.status,
-                "request_id": record.request_id,
-                "entry": data.decode(),
-                "leaf": leaf.hex(),
-            }
+            (
+                start + offset,
+                sql.time(record.time),
+                record.action,
+                record.actor,
+                record.project,
+                record.status,
+                record.request_id,
+                data.decode(),
+                leaf.hex(),
+            )
         )
-    connection.execute(_INSERT, rows)
+    cursor.executemany(sql.insert, rows)
     frontier = [[height, value.hex()] for height, value in tree.frontier()]
-    connection.execute(_ADVANCE, {"frontier": frontier, "root": tree.root().hex()})
+    cursor.execute(sql.advance, (orjson.dumps(frontier).decode(), tree.root().hex()))
     return [start + offset for offset in range(len(records))]
 
 
