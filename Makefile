@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip --disable-pip-version-check --quiet
 
-.PHONY: demo serve test lint format bench lock clean
+.PHONY: demo serve test lint format bench bench-detection bench-failover lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,10 @@ $(VENV)/.dev: requirements-dev.lock pyproject.toml | $(BIN)/python
 	$(PIP) install --require-hashes -r requirements-dev.lock
 	$(PIP) install --no-deps -e .
 	touch $(VENV)/.runtime $@
+
+$(VENV)/.bench: requirements-bench.lock | $(VENV)/.dev
+	$(PIP) install --require-hashes -r requirements-bench.lock
+	touch $@
 
 demo: $(VENV)/.runtime  ## start Bastion on 127.0.0.1:8080 with a demo project, key and the echo model
 	$(BIN)/bastion demo
@@ -37,9 +41,17 @@ format: $(VENV)/.dev
 bench: $(VENV)/.dev  ## gateway overhead, side by side with a direct upstream
 	$(BIN)/python bench/overhead.py
 
-lock:  ## re-pin the runtime and dev dependencies with hashes (needs uv)
+bench-detection: $(VENV)/.bench  ## detection accuracy and speed: the pattern tier, with NER, and Presidio
+	$(BIN)/python bench/detection.py
+
+bench-failover: $(VENV)/.dev  ## failover under load: one of three upstreams fails half its requests, then goes down
+	$(BIN)/python bench/failover.py
+
+# The dev set is constrained by the benchmark's (dev plus Presidio), so installing Presidio changes no dev pin.
+lock:  ## re-pin the runtime, dev and benchmark dependencies with hashes (needs uv)
 	uv pip compile pyproject.toml --generate-hashes --python-version 3.11 -o requirements.lock
-	uv pip compile pyproject.toml --extra dev --generate-hashes --python-version 3.11 -o requirements-dev.lock
+	uv pip compile pyproject.toml --extra dev --extra bench --generate-hashes --python-version 3.11 -o requirements-bench.lock
+	uv pip compile pyproject.toml --extra dev -c requirements-bench.lock --generate-hashes --python-version 3.11 -o requirements-dev.lock
 
 clean:
 	rm -rf $(VENV) .bastion .pytest_cache .mypy_cache .ruff_cache .coverage

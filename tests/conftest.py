@@ -8,18 +8,23 @@ from __future__ import annotations
 
 import os
 import secrets
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 import psycopg
 import pytest
 from psycopg import sql
+from redis.exceptions import RedisError
 
 from bastion.config import FileConfig, Settings, settings_from
+from bastion.policy.redis_limits import connect
 from bastion.services import Services, open_services
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import AsyncIterator, Callable, Iterator
     from pathlib import Path
+
+    from redis.asyncio import Redis
 
 POSTGRES_URL = os.environ.get("BASTION_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("BASTION_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -36,6 +41,26 @@ def unavailable(what: str, exc: BaseException) -> None:
     if services_required():
         pytest.fail(message)
     pytest.skip(message)
+
+
+@asynccontextmanager
+async def scratch_redis(kind: str = "") -> AsyncIterator[tuple[Redis, str]]:
+    """A Redis client and a key prefix of this test's own (``bastion-test:<random>:<kind>``), emptied after it;
+    skips (or fails, with ``BASTION_REQUIRE_SERVICES=1``) when Redis is unreachable."""
+    client = connect(REDIS_URL)
+    try:
+        await client.ping()
+    except RedisError as exc:
+        await client.aclose()
+        unavailable(f"Redis at {REDIS_URL}", exc)
+    prefix = f"bastion-test:{secrets.token_hex(6)}:{kind}"
+    try:
+        yield client, prefix
+    finally:
+        keys = [key async for key in client.scan_iter(match=prefix + "*")]
+        if keys:
+            await client.delete(*keys)
+        await client.aclose()
 
 
 def _libpq(url: str) -> str:

@@ -10,7 +10,7 @@ import ipaddress
 import os
 import re
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -28,11 +28,18 @@ from pydantic import (
 
 from bastion.durations import format_duration, parse_duration
 from bastion.errors import ConfigError
+from bastion.policy.data import CLASSES, ENTITY_CLASS, TAGS
 
 _NAME = r"^[a-z0-9][a-z0-9._-]{0,62}$"
 Name = Annotated[str, Field(pattern=_NAME)]
 Email = Annotated[str, Field(pattern=r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$", max_length=254)]
-ProviderKind = Literal["openai", "echo"]
+ProviderKind = Literal["openai", "azure", "openai_compatible", "echo"]
+# Residencies and attestation types are open lists (lower-case words); these are the ones Bastion documents.
+Residency = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,31}$")]
+AttestationType = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
+DataClass = Literal["public", "internal", "confidential", "regulated"]
+EntityAction = Literal["allow", "tokenize", "redact", "block"]
+OutputAction = Literal["redact", "allow"]
 Environment = Literal["production", "staging", "development", "sandbox"]
 Role = Literal["owner", "admin", "member", "reader"]
 ProjectRole = Literal["admin", "member", "reader"]
@@ -90,14 +97,32 @@ class Timeouts(_Strict):
     total: float = Field(default=600.0, gt=0)
 
 
+class BreakerConfig(_Strict):
+    """When an endpoint's circuit opens: ``failures`` in a row, or an error ``rate`` over ``window`` once at
+    least ``min_requests`` were seen; it stays open for ``cooldown``, then lets one probe through."""
+
+    failures: PositiveInt = 5
+    error_rate: float = Field(default=0.5, gt=0, le=1)
+    window: Duration = timedelta(seconds=30)
+    min_requests: PositiveInt = 10
+    cooldown: Duration = timedelta(seconds=30)
+    probe_interval: Duration | None = None  # active probes (GET /models) while open; none: passive only
+
+
 class ProviderConfig(_Strict):
     name: Name
     kind: ProviderKind
+    vendor: Name | None = None
     base_url: str | None = None
     api_key_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    api_version: str | None = Field(default=None, pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}(-preview)?$")
+    region: str | None = Field(default=None, max_length=64)
+    residency: Residency | None = None
     models: dict[str, str] = Field(min_length=1)
     priority: int = Field(default=100, ge=0)
+    weight: PositiveInt = 1
     timeouts: Timeouts = Timeouts()
+    breaker: BreakerConfig = BreakerConfig()
 
     @field_validator("models", mode="before")
     @classmethod
@@ -118,7 +143,47 @@ class ProviderConfig(_Strict):
     def _kind_needs(self) -> ProviderConfig:
         if self.kind != "echo" and not self.base_url:
             raise ValueError(f"a provider of kind '{self.kind}' needs base_url")
+        if self.kind == "azure" and not self.api_version:
+            raise ValueError("a provider of kind 'azure' needs api_version, e.g. \"2024-10-21\"")
         return self
+
+    @property
+    def residence(self) -> str | None:
+        """Where the endpoint keeps data: its ``residency``, ``local`` for the echo model, else unknown."""
+        return self.residency or ("local" if self.kind == "echo" else None)
+
+
+class EvidenceConfig(_Strict):
+    """The document that backs an attestation: its name and the SHA-256 of its bytes."""
+
+    document: str = Field(min_length=1, max_length=255)
+    sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+
+
+class AttestationConfig(_Strict):
+    """A vendor's contractual or audited position (``zdr``, ``dpa``, ``baa``, ``soc2_type2``, ``iso27001``,
+    ``iso27018``, ...), valid up to and including ``expires``."""
+
+    type: AttestationType
+    expires: date
+    evidence: EvidenceConfig | None = None
+
+
+class VendorConfig(_Strict):
+    """The legal entity behind one or more providers."""
+
+    name: Name
+    attestations: list[AttestationConfig] = []
+
+
+class RoutingConfig(_Strict):
+    """Retries across the eligible endpoints: at most ``attempts`` per request, within ``budget`` seconds,
+    waiting a jittered ``backoff`` (doubling, up to ``backoff_max``) between them."""
+
+    attempts: int = Field(default=3, ge=1, le=10)
+    budget: float = Field(default=30.0, gt=0)
+    backoff: float = Field(default=0.1, ge=0)
+    backoff_max: float = Field(default=2.0, ge=0)
 
 
 class KeyPolicyConfig(_Strict):
@@ -129,12 +194,62 @@ class KeyPolicyConfig(_Strict):
     limits: LimitsConfig = LimitsConfig()
 
 
+class OutputPolicyConfig(_Strict):
+    """What happens to sensitive values in an answer that the caller did not send."""
+
+    mask_unsupplied: bool = True
+    entities: dict[str, OutputAction] = {}
+
+
+class VaultConfig(_Strict):
+    """``persist``: keep the project's placeholders (encrypted) for ``ttl``, so they stay the same across requests."""
+
+    persist: bool = False
+    ttl: Duration = timedelta(hours=24)
+
+
+class DataPolicyConfig(_Strict):
+    """How a project treats sensitive data; see docs/data-protection.md."""
+
+    default_class: DataClass = "internal"
+    entities: dict[str, EntityAction] = {}
+    min_score: dict[str, float] = {}
+    ner: bool = False
+    output: OutputPolicyConfig = OutputPolicyConfig()
+    vault: VaultConfig = VaultConfig()
+    require: dict[str, list[AttestationType]] = {}
+
+    @field_validator("entities", "min_score", "output")
+    @classmethod
+    def _known_entities(cls, value: Any) -> Any:
+        names = value.entities if isinstance(value, OutputPolicyConfig) else value
+        unknown = sorted(set(names) - set(ENTITY_CLASS))
+        if unknown:
+            raise ValueError(f"unknown entity type {', '.join(unknown)}; use one of {', '.join(sorted(ENTITY_CLASS))}")
+        if isinstance(value, dict) and any(not isinstance(v, str) and not 0 <= v <= 1 for v in value.values()):
+            raise ValueError("a minimum score is a number from 0 to 1")
+        return value
+
+    @field_validator("require")
+    @classmethod
+    def _classes_or_tags(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        unknown = sorted(set(value) - set(CLASSES) - set(TAGS))
+        if unknown:
+            raise ValueError(
+                f"require names {', '.join(unknown)}; its keys are data classes ({', '.join(CLASSES)}) "
+                f"or tags ({', '.join(TAGS)})"
+            )
+        return value
+
+
 class ProjectConfig(_Strict):
     name: Name
     environment: Environment = "development"
     models: list[str] | None = None
+    residency: list[Residency] | None = None
     limits: LimitsConfig = LimitsConfig()
     keys: KeyPolicyConfig = KeyPolicyConfig()
+    data_policy: DataPolicyConfig = DataPolicyConfig()
 
 
 class MemberConfig(_Strict):
@@ -177,6 +292,8 @@ class FileConfig(_Strict):
     organization: Name = "default"
     server: ServerConfig = ServerConfig()
     audit: AuditConfig = AuditConfig()
+    routing: RoutingConfig = RoutingConfig()
+    vendors: list[VendorConfig] = []
     providers: list[ProviderConfig] = []
     projects: list[ProjectConfig] = []
     members: list[MemberConfig] = []
@@ -188,7 +305,8 @@ Loc = tuple[str | int, ...]
 
 def cross_check(config: FileConfig) -> list[tuple[Loc, str]]:
     """Rules that span sections: unique names, references to declared projects, served models."""
-    problems = _duplicates("providers", [p.name for p in config.providers], "name")
+    problems = _duplicates("vendors", [v.name for v in config.vendors], "name")
+    problems += _duplicates("providers", [p.name for p in config.providers], "name")
     problems += _duplicates("projects", [p.name for p in config.projects], "name")
     problems += _duplicates("members", [m.email for m in config.members], "email")
     problems += _duplicates("service_accounts", [a.name for a in config.service_accounts], "name")
@@ -206,6 +324,12 @@ def _references(config: FileConfig) -> list[tuple[Loc, str]]:
         (("service_accounts", index, "project"), f"names project '{account.project}', which is not declared")
         for index, account in enumerate(config.service_accounts)
         if account.project not in projects
+    ]
+    vendors = {v.name for v in config.vendors}
+    problems += [
+        (("providers", index, "vendor"), f"names vendor '{provider.vendor}', which is not declared under vendors")
+        for index, provider in enumerate(config.providers)
+        if provider.vendor is not None and provider.vendor not in vendors
     ]
     return problems
 

@@ -22,6 +22,7 @@
     ├── ClientDisconnected            499 (logged only: nobody is left to answer)
     ├── RateLimited                   429 rate_limit_exceeded (with Retry-After)
     ├── Unavailable                   503 unavailable (starting or stopping)
+    ├── NoEligibleUpstream            503 no_eligible_upstream (no provider may take this data, or none is healthy)
     ├── RateLimiterUnavailable        503 rate_limiter_unavailable (Redis unreachable: fail closed)
     ├── AuditUnavailable              503 audit_unavailable (the log cannot be written: fail closed)
     ├── AuditCorrupt                  500 audit_corrupt (the stored tree head does not match the log)
@@ -155,6 +156,14 @@ class Unavailable(BastionError):
     status = 503
     type = "server_error"
     code = "unavailable"
+
+
+class NoEligibleUpstream(BastionError):
+    """No provider both may receive this request (residency, attestations) and is healthy; never routed around."""
+
+    status = 503
+    type = "server_error"
+    code = "no_eligible_upstream"
 
 
 class UpstreamError(BastionError):

@@ -17,6 +17,7 @@ from bastion.audit.checkpoints import Checkpoints, CheckpointTask, Prover, audit
 from bastion.audit.log import AuditLog
 from bastion.compliance.source import Source
 from bastion.gateway.pipeline import Pipeline
+from bastion.gateway.protection import Protection
 from bastion.gateway.record import Recorder
 from bastion.identity.cache import CallerCache
 from bastion.identity.model import networks
@@ -25,7 +26,15 @@ from bastion.obs.metrics import Metrics
 from bastion.policy.estimate import TokenEstimator
 from bastion.policy.limits import Limiter, Limits, memory_limiter
 from bastion.policy.redis_limits import connect, redis_limiter
+from bastion.protect.detect import Detector
+from bastion.protect.detect.ner import load_ner
+from bastion.protect.detect.tiers import Detection
+from bastion.routing.eligibility import vendors_from
+from bastion.routing.health import Health, MemoryHealth, thresholds_from
+from bastion.routing.probes import Prober, probes_for
 from bastion.routing.providers import build_provider
+from bastion.routing.redis_health import RedisHealth
+from bastion.routing.retry import RetryPolicy
 from bastion.routing.router import Router
 from bastion.services import Services, open_services
 from bastion.store.changes import ChangeFeed, open_feed
@@ -48,6 +57,25 @@ def make_limiter(settings: Settings) -> tuple[Limiter, Redis | None]:
     return redis_limiter(client), client
 
 
+def make_detection(settings: Settings) -> Detection:
+    """The detector (compiled once, about half a second), with the NER model loaded when a project uses it:
+    a missing model then stops the start, with the fix, instead of failing requests."""
+    detection = Detection(Detector())
+    if any(project.data_policy.ner for project in settings.file.projects):
+        load_ner()
+    return detection
+
+
+async def start_health(settings: Settings, providers: list[Provider], redis: Redis | None) -> tuple[Health, Prober]:
+    """The endpoints' circuit breakers (shared through Redis when there is one) and their active probes."""
+    thresholds = thresholds_from(settings.file.providers)
+    breakers: Health = RedisHealth(redis, thresholds) if redis is not None else MemoryHealth(thresholds)
+    await breakers.start()
+    prober = Prober(breakers, probes_for(providers))
+    prober.start()
+    return breakers, prober
+
+
 @dataclass
 class Runtime:
     settings: Settings
@@ -64,6 +92,8 @@ class Runtime:
     admin: AdminApp
     audit_api: FastAPI
     checkpointer: CheckpointTask
+    breakers: Health
+    prober: Prober
     redis: Redis | None = None
 
     @classmethod
@@ -71,12 +101,15 @@ class Runtime:
         signer = await asyncio.to_thread(audit_signer, settings)  # first: a bad key stops the start cleanly
         services = await asyncio.to_thread(open_services, settings)
         estimator = await asyncio.to_thread(TokenEstimator)
+        detection = await asyncio.to_thread(make_detection, settings)
         feed = open_feed(services.engine)
         connector = aiohttp.TCPConnector(limit=0, limit_per_host=512, ttl_dns_cache=300)
         session = aiohttp.ClientSession(connector=connector, auto_decompress=True)
         providers = [build_provider(p, session, os.environ if env is None else env) for p in settings.file.providers]
         metrics = Metrics()
         limiter, redis = make_limiter(settings)
+        vendors = vendors_from(settings.file.vendors)
+        breakers, prober = await start_health(settings, providers, redis)
         usage = KeyUsage(services.keys.touch)
         usage.start()
         audit = AuditLog(services.engine)
@@ -88,12 +121,14 @@ class Runtime:
         pipeline = Pipeline(
             callers=CallerCache(services.keys.caller, feed),
             digest=services.keys.digest,
-            router=Router(providers),
+            router=Router(providers, vendors=vendors, health=breakers),
             limiter=limiter,
             estimator=estimator,
             usage=usage,
             metrics=metrics,
             recorder=Recorder(audit, services.audit_keys),
+            protection=Protection(detection, vaults=services.vaults),
+            retry=RetryPolicy.of(settings.file.routing),
             ip_limits=Limits(**server.ip_limits.model_dump()),
         )
         trusted = networks(server.trusted_proxies)
@@ -109,11 +144,13 @@ class Runtime:
             usage=usage,
             audit=audit,
             openai=OpenAIRoutes(pipeline, metrics, server.max_body_bytes, trusted),
-            health=HealthRoutes(services.engine, len(providers), metrics),
+            health=HealthRoutes(services.engine, len(providers), metrics, vendors=vendors, breakers=breakers),
             metrics=metrics,
             admin=create_admin_app(control),
             audit_api=create_audit_app(control, AuditControl(checkpoints, services.engine)),
             checkpointer=checkpointer,
+            breakers=breakers,
+            prober=prober,
             redis=redis,
         )
 
@@ -121,6 +158,8 @@ class Runtime:
         await self.usage.stop()
         await self.audit.stop()
         await self.checkpointer.stop()
+        await self.prober.stop()
+        await self.breakers.stop()
         await self.pipeline.drain()
         for provider in self.providers:
             await provider.close()

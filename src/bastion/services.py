@@ -13,6 +13,7 @@ from bastion.identity import apply
 from bastion.identity.keys import KeyService
 from bastion.identity.org import OrgService
 from bastion.identity.secret import load_secret
+from bastion.protect.vaults import VaultStore
 from bastion.store.engine import exclusive, make_engine, migrate
 
 if TYPE_CHECKING:
@@ -29,6 +30,7 @@ class Services:
     keys: KeyService
     org: OrgService
     audit_keys: AuditKeys
+    vaults: VaultStore
 
     def close(self) -> None:
         self.engine.dispose()
@@ -42,7 +44,11 @@ def open_services(settings: Settings, *, ensure_file: bool = True) -> Services:
     engine = make_engine(settings.database_url)
     secret = load_secret(settings.secret_key, settings.home)
     services = Services(
-        engine=engine, keys=KeyService(engine, secret), org=OrgService(engine), audit_keys=AuditKeys(engine, secret)
+        engine=engine,
+        keys=KeyService(engine, secret),
+        org=OrgService(engine),
+        audit_keys=AuditKeys(engine, secret),
+        vaults=VaultStore(engine, secret),
     )
     subjects.attach(engine, services.audit_keys)  # admin events name people by subject reference
     with exclusive(engine):

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
-import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -18,42 +17,25 @@ import openai
 import pytest
 import yaml
 
+from tests.fakes import control
 from tests.processes import ROOT, Server, bastion_command, clean_env, free_port, wait_until
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from pathlib import Path
 
+    from tests.fakes.control import FakeUpstream as Upstream
+
 UPSTREAM_KEY = "sk-upstream-e2e-4f1c9a7b2d"
 UPSTREAM_KEY_ENV = "BASTION_E2E_UPSTREAM_KEY"
 PROJECT = "e2e"
 LIMITED_PROJECT = "limited"
+VAULTED_PROJECT = "vaulted"  # placeholders persisted between requests
+REDACTING_PROJECT = "redacting"  # e-mail addresses redacted, not tokenised
+REGULATED_PROJECT = "regulated"  # every request at least regulated
 MAX_BODY = 16384
 FIRST_BYTE = 1.0
 START_TIMEOUT = 30.0
-
-
-@dataclass
-class Upstream:
-    url: str
-
-    def received(self) -> list[dict[str, Any]]:
-        """Every request since the test began: method, path, headers (lower-case names) and JSON body."""
-        records: list[dict[str, Any]] = httpx.get(f"{self.url}/_received").json()
-        return records
-
-    def last(self) -> dict[str, Any]:
-        records = self.received()
-        assert records, "the upstream received nothing"
-        return records[-1]
-
-    def clear(self) -> None:
-        httpx.delete(f"{self.url}/_received").raise_for_status()
-
-    def cancelled(self, model: str) -> int:
-        """How many requests for ``model`` the upstream saw their client abandon before it answered them."""
-        count: int = httpx.get(f"{self.url}/_events").json()["cancelled_models"].get(model, 0)
-        return count
 
 
 @dataclass
@@ -64,6 +46,11 @@ class Gateway:
     providers: list[str]
     models: dict[str, str]  # each model we serve -> the provider serving it
     server: Server
+
+    @property
+    def database(self) -> Path:
+        """The SQLite file the gateway keeps its store in (``-wal`` and ``-shm`` beside it)."""
+        return self.config.parent / "bastion.db"
 
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         """Run ``bastion <args> --config <our config>`` in a process of its own."""
@@ -95,11 +82,18 @@ class Gateway:
         return row
 
 
+# The providers here serve failing models on purpose, test after test: one attempt a request, and circuits that
+# never open, so that each test sees exactly its own failure (tests/e2e/test_routing.py covers retries and
+# breakers with a gateway of its own).
+NEVER_OPEN = {"failures": 1_000_000, "min_requests": 1_000_000}
+
+
 def gateway_config(upstream: str, closed_port: int) -> dict[str, Any]:
     """Providers for every behaviour of the fake upstream, under our own model names (ours -> theirs)."""
     return {
         "organization": "e2e",
         "server": {"max_body_bytes": MAX_BODY},
+        "routing": {"attempts": 1},
         "providers": [
             {
                 "name": "fake",
@@ -108,6 +102,7 @@ def gateway_config(upstream: str, closed_port: int) -> dict[str, Any]:
                 "api_key_env": UPSTREAM_KEY_ENV,
                 "models": {
                     "gpt-test": "fake-ok",
+                    "gpt-chars": "fake-chars",
                     "text-embedding-test": "fake-ok",
                     "gpt-400": "fake-400",
                     "gpt-429": "fake-429",
@@ -117,6 +112,7 @@ def gateway_config(upstream: str, closed_port: int) -> dict[str, Any]:
                     "gpt-truncate": "fake-truncate",
                     "gpt-stall": "fake-stall",
                 },
+                "breaker": NEVER_OPEN,
             },
             {
                 "name": "fake-slow",
@@ -125,33 +121,31 @@ def gateway_config(upstream: str, closed_port: int) -> dict[str, Any]:
                 "api_key_env": UPSTREAM_KEY_ENV,
                 "models": {"gpt-slow": "fake-slow"},
                 "timeouts": {"first_byte": FIRST_BYTE},
+                "breaker": NEVER_OPEN,
             },
             {
                 "name": "down",
                 "kind": "openai",
                 "base_url": f"http://127.0.0.1:{closed_port}/v1",
                 "models": {"gpt-down": "fake-ok"},
+                "breaker": NEVER_OPEN,
             },
             {"name": "local", "kind": "echo", "models": ["echo-1"]},
         ],
         "projects": [
             {"name": PROJECT, "environment": "development"},
             {"name": LIMITED_PROJECT, "environment": "sandbox", "models": ["echo-1"]},
+            {"name": VAULTED_PROJECT, "data_policy": {"vault": {"persist": True}}},
+            {"name": REDACTING_PROJECT, "data_policy": {"entities": {"EMAIL_ADDRESS": "redact"}}},
+            {"name": REGULATED_PROJECT, "data_policy": {"default_class": "regulated"}},
         ],
     }
 
 
 @pytest.fixture(scope="session")
 def upstream_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Upstream]:
-    port = free_port()
-    log = tmp_path_factory.mktemp("upstream") / "upstream.log"
-    server = Server.start([sys.executable, "-m", "tests.fakes.upstream", "--port", str(port)], log, clean_env())
-    upstream = Upstream(f"http://127.0.0.1:{port}")
-    try:
-        wait_until(lambda: server.answers(f"{upstream.url}/_received"), START_TIMEOUT, "the fake upstream")
+    with control.running(tmp_path_factory.mktemp("upstream")) as upstream:
         yield upstream
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="session")

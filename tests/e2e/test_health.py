@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -128,7 +129,17 @@ def test_metrics_count_requests_latency_and_upstream_errors(
     before = samples(http)
     assert http.post(CHAT, headers=auth, json=chat("gpt-test")).status_code == 200
     assert http.post(CHAT, headers=auth, json=chat(model, stream=stream)).status_code == client_status
-    after = samples(http)
+    # A stream's duration is observed once its last frame has gone out, which can be just after
+    # the client has read it: wait a moment for the second observation.
+    deadline = time.monotonic() + 5
+    while True:
+        after = samples(http)
+        counted = value(after, "bastion_request_duration_seconds_count", endpoint="chat.completions")
+        if counted - value(before, "bastion_request_duration_seconds_count", endpoint="chat.completions") >= 2:
+            break
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.02)
 
     def grew(name: str, **labels: str) -> float:
         return value(after, name, **labels) - value(before, name, **labels)

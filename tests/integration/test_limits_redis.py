@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from redis.exceptions import RedisError
-from tests.conftest import REDIS_URL, unavailable
+from tests.conftest import REDIS_URL, scratch_redis
 
 from bastion.errors import RateLimiterUnavailable
 from bastion.policy.limits import Limiter, Limits, MemoryBuckets, Meter, Quota, Scope
@@ -47,20 +47,8 @@ class RedisServer:
 
 @asynccontextmanager
 async def redis_server() -> AsyncIterator[RedisServer]:
-    client = connect(REDIS_URL)
-    try:
-        await client.ping()
-    except RedisError as exc:
-        await client.aclose()
-        unavailable(f"Redis at {REDIS_URL}", exc)
-    prefix = f"bastion-test:{secrets.token_hex(6)}:"
-    try:
+    async with scratch_redis() as (client, prefix):
         yield RedisServer(client, prefix)
-    finally:
-        keys = [key async for key in client.scan_iter(match=prefix + "*")]
-        if keys:
-            await client.delete(*keys)
-        await client.aclose()
 
 
 @pytest.fixture

@@ -267,14 +267,12 @@ async def test_stream_is_relayed_and_a_cut_stream_ends_with_an_error_event(
         whole = await gw.chat(model="gpt-test", stream=True)
         cut = await gw.chat(model="cut", stream=True)
     assert whole.headers["content-type"].startswith("text/event-stream")
-    assert whole.content == _sse(
-        b'{"choices":[{"delta":{"content":"Hi"}}]}', b'{"choices":[{"delta":{"content":"!"}}]}', b"[DONE]"
-    )
+    *events, done, end = whole.content.split(b"\n\n")
+    chunks = [orjson.loads(event.removeprefix(b"data: ")) for event in events]
+    assert "".join(chunk["choices"][0]["delta"]["content"] for chunk in chunks) == "Hi!"
+    assert (done, end) == (b"data: [DONE]", b"")
     events = cut.content.split(b"\n\n")
-    assert events[:2] == [
-        b'data: {"choices":[{"delta":{"content":"Hi"}}]}',
-        b'data: {"choices":[{"delta":{"content":"!"}}]}',
-    ]
+    assert len(events) == 4  # two chunks, the error event, and the end
     assert orjson.loads(events[2].removeprefix(b"data: "))["error"]["code"] == "upstream_unavailable"
     assert b"[DONE]" not in cut.content
 
@@ -324,7 +322,8 @@ async def test_health_readiness_and_metrics(make_settings: Callable[..., Setting
         ready = await gw.client.get("/readyz")
         metrics = await gw.client.get("/metrics")
     assert health.json() == {"status": "ok"}
-    assert ready.json() == {"status": "ready", "checks": {"store": "ok", "upstreams": 3}}
+    circuits = {"down": "closed", "local": "closed", "up": "closed"}
+    assert ready.json() == {"status": "ready", "checks": {"store": "ok", "upstreams": 3, "circuits": circuits}}
     assert 'bastion_requests_total{endpoint="chat.completions",status="200"} 1.0' in metrics.text
     assert "bastion_request_duration_seconds_bucket" in metrics.text
     assert all(r.headers["x-bastion-request-id"] for r in (health, ready, metrics))
@@ -338,3 +337,14 @@ async def test_not_ready_without_upstreams(make_settings: Callable[..., Settings
     await app.shutdown()
     assert ready.status_code == 503
     assert ready.json()["checks"]["upstreams"] == 0
+
+
+async def test_the_echo_model_shows_what_left_unrestored(make_settings: Callable[..., Settings]) -> None:
+    message = {"role": "user", "content": "Write to jane.doe@acme.com or jane.doe@acme.com"}
+    async with gateway(make_settings) as gw:
+        response = await gw.chat(model="echo-1", messages=[message])
+    assert response.status_code == 200
+    assert response.headers["x-bastion-data-class"] == "confidential"
+    content = response.json()["choices"][0]["message"]["content"]
+    assert "Write to [EMAIL_ADDRESS_1] or [EMAIL_ADDRESS_1]" in content
+    assert "jane.doe" not in content

@@ -49,7 +49,7 @@ def test_minimal_config_parses_with_defaults() -> None:
         ),
         (
             MINIMAL.replace("kind: echo", "kind: anthropic"),
-            "bastion.yaml:9: providers[1].kind: Input should be 'openai' or 'echo'",
+            "bastion.yaml:9: providers[1].kind: Input should be 'openai', 'azure', 'openai_compatible' or 'echo'",
         ),
         (MINIMAL.replace("environment: production", "environment: prod"), "bastion.yaml:13: projects[0].environment"),
         (

@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from pydantic import TypeAdapter
 
 from bastion import __version__
-from bastion.api.admin_routes import keys, org, projects, reports
+from bastion.api.admin_routes import keys, org, projects, reports, routing
 from bastion.api.admin_routes.caller import Control
 from bastion.api.admin_routes.problems import handlers
 from bastion.api.http import headers_of, send_error
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 PREFIX = "/admin/v1"
 DURATION_PATTERN = r"^\s*\d+\s*[smhdw]\s*$"
 MAX_BODY = 1024 * 1024  # admin bodies are small; anything larger is refused with 413
-ROUTES: tuple[Route, ...] = (*org.ROUTES, *projects.ROUTES, *keys.ROUTES, *reports.ROUTES)
+ROUTES: tuple[Route, ...] = (*org.ROUTES, *projects.ROUTES, *keys.ROUTES, *reports.ROUTES, *routing.ROUTES)
 DESCRIPTION = (
     "Manage Bastion's organisation: members, invites, projects, service accounts and keys. "
     "Authenticate with a member's key (`Authorization: Bearer <key>`); a key sees only its own project."

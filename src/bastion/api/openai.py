@@ -73,6 +73,9 @@ class OpenAIRoutes:
             peer[0] if peer else None, forwarded.decode("latin-1") if forwarded else None, self._trusted
         )
         ctx = RequestContext(scope["bastion.request_id"], endpoint, raw, api_key(headers), client_ip)
+        data_class = headers.get(b"x-bastion-data-class")
+        if data_class is not None:
+            ctx.data_class = data_class.decode("latin-1")
         scope["bastion.context"] = ctx
         return ctx
 

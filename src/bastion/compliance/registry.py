@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from bastion.compliance import access, dsr, keys, soc2, usage, violations
+from bastion.compliance import access, dsr, keys, soc2, usage, vendors, violations
 from bastion.errors import NotFound
 
 if TYPE_CHECKING:
@@ -34,6 +34,7 @@ REPORTS: dict[str, Kind] = {
     "access": Kind(access.build, "who can do what: members, roles, service accounts, allowlists, projects"),
     "soc2": Kind(soc2.build, "SOC 2 evidence for CC6.1, CC6.2, CC6.3, CC7.2, CC8.1 and CC9.1"),
     "dsr": Kind(dsr.build, "GDPR data-subject report for --subject (and its erasure with --erase)"),
+    "vendors": Kind(vendors.build, "vendor attestations with expiry and evidence, and the providers behind each"),
 }
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from bastion.compliance.report import stamp
@@ -20,9 +20,11 @@ if TYPE_CHECKING:
 
 
 def plain(value: Any) -> Any:
-    """A row value as JSON holds it: times as UTC strings, tuples as lists."""
+    """A row value as JSON holds it: times as UTC strings, days as ISO dates, tuples as lists."""
     if isinstance(value, datetime):
         return stamp(value)
+    if isinstance(value, date):
+        return value.isoformat()
     if isinstance(value, list | tuple):
         return [plain(item) for item in value]
     if isinstance(value, dict):

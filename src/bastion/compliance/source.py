@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
     from bastion.audit.keys import AuditKeys
     from bastion.compliance.report import Fact, Query, Section
-    from bastion.config import FileConfig, ProviderConfig
+    from bastion.config import FileConfig, ProviderConfig, VendorConfig
     from bastion.identity.keys import KeyService
     from bastion.identity.org import OrgService
     from bastion.services import Services
@@ -61,6 +61,7 @@ class Source:
     keys: KeyService
     audit_keys: AuditKeys
     providers: tuple[ProviderConfig, ...] = ()
+    vendors: tuple[VendorConfig, ...] = ()
     declared: frozenset[str] = frozenset()  # member addresses the config file declares
     clock: Callable[[], datetime] = field(default=_utcnow)
 
@@ -73,6 +74,7 @@ class Source:
             services.keys,
             services.audit_keys,
             tuple(file.providers),
+            tuple(file.vendors),
             frozenset(member.email.lower() for member in file.members),
             clock or _utcnow,
         )

@@ -7,9 +7,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from bastion.gateway.protection import Inspected
     from bastion.identity.keys import Caller
     from bastion.identity.network import IPAddress
     from bastion.policy.limits import Scope
+    from bastion.routing.router import Route
 
 
 @dataclass(slots=True)
@@ -28,6 +30,10 @@ class RequestContext:
     headers: list[tuple[bytes, bytes]] = field(default_factory=list)  # added to the response
     charged: tuple[tuple[Scope, ...], int, int] | None = None  # scopes, token estimate, UTC day
     audit_seq: int | None = None  # the last audit entry written for this request
+    data_class: str | None = None  # the client's X-Bastion-Data-Class header
+    inspected: Inspected | None = None  # what inspection decided, and how to restore the answer
+    routing: dict[str, Any] | None = None  # why these providers were eligible (for the audit record)
+    route: Route | None = None  # the route of the current (last) attempt
 
     @property
     def project(self) -> str | None:

@@ -68,13 +68,22 @@ def parts(endpoint: str, body: dict[str, Any]) -> list[Part]:
 
 
 def replaced(body: dict[str, Any], texts: dict[Path, str]) -> dict[str, Any]:
-    """A copy of ``body`` with the text at each path replaced; the caller's body is left as it was."""
+    """A copy of ``body`` with the text at each path replaced; the caller's body is left as it was.
+
+    Only the lists and objects on the way to a replaced text are copied (shallowly); everything else is
+    shared with ``body``, which is never changed.
+    """
     if not texts:
         return body
-    result = copy.deepcopy(body)
+    result = dict(body)
+    copied: set[Path] = {()}
     for path, text in texts.items():
         target: Any = result
-        for step in path[:-1]:
+        for depth, step in enumerate(path[:-1]):
+            here = path[: depth + 1]
+            if here not in copied:
+                target[step] = copy.copy(target[step])
+                copied.add(here)
             target = target[step]
         target[path[-1]] = text
     return result

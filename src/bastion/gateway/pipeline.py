@@ -2,13 +2,15 @@
 
 Each step is one call to a unit tested on its own: authenticate (key, expiry, age), authorise
 (source address, permission), read the body (parsed and checked only once a caller is known),
-allow the model (project allowlist), limit (rate limits and budgets), route (router), forward
-(provider), and settle (reconcile the token estimate with the real usage).
+allow the model (project allowlist), limit (rate limits and budgets), inspect, decide and protect
+(the project's data policy), route (router), forward (provider), restore and mask the answer, and
+settle (reconcile the token estimate with the real usage).
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncGenerator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -21,29 +23,36 @@ from bastion.errors import (
     IPNotAllowed,
     KeyExpired,
     ModelNotAllowed,
+    NoEligibleUpstream,
     PermissionDenied,
     RateLimited,
     UpstreamError,
+    UpstreamTimeout,
 )
 from bastion.gateway.request import CHECKS, parse_body
 from bastion.gateway.sse import data_of
 from bastion.identity.keys import KeyRecord
 from bastion.identity.network import within
+from bastion.policy.data import requested_class
 from bastion.policy.limits import Limits, Scope
+from bastion.routing.eligibility import requirement
 from bastion.routing.providers.base import Call, Reply
+from bastion.routing.retry import RetryPolicy, endpoint_failed
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from bastion.gateway.context import RequestContext
+    from bastion.gateway.protection import Inspected, Protection
     from bastion.gateway.record import Recorder
     from bastion.identity.cache import CallerCache
     from bastion.identity.keys import Caller
+    from bastion.identity.model import Project
     from bastion.identity.usage import KeyUsage
     from bastion.obs.metrics import Metrics
     from bastion.policy.estimate import TokenEstimator
     from bastion.policy.limits import Limiter
-    from bastion.routing.router import Route, Router
+    from bastion.routing.router import Plan, Route, Router
 
 Result = Reply | AsyncGenerator[bytes, None]
 
@@ -60,10 +69,14 @@ class Pipeline:
         usage: KeyUsage,
         metrics: Metrics,
         recorder: Recorder,
+        protection: Protection,
+        retry: RetryPolicy | None = None,
         ip_limits: Limits | None = None,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
         self._recorder = recorder
+        self._protection = protection
+        self._retry = retry or RetryPolicy()
         self._callers = callers
         self._digest = digest
         self._router = router
@@ -98,10 +111,9 @@ class Pipeline:
         ctx.model, ctx.stream = CHECKS[ctx.endpoint](ctx.body)
         self.allow_model(ctx.caller, ctx.model)
         await self.limit(ctx)
-        route = self._router.choose(ctx.model)
-        ctx.provider = route.provider.name
-        await self._recorder.forwarded(ctx)  # durable before anything leaves for the upstream
-        return await self.forward(ctx, route)
+        await self.protect(ctx, ctx.caller.project)
+        plan = await self.route(ctx, ctx.caller.project)
+        return await self.forward(ctx, plan)
 
     async def models(self, ctx: RequestContext) -> dict[str, str]:
         """The models the caller's project may use, with the provider that serves each."""
@@ -183,23 +195,101 @@ class Pipeline:
         if metered:
             ctx.charged = (tuple(scopes), tokens, decision.day)
 
-    async def forward(self, ctx: RequestContext, route: Route) -> Result:
+    async def protect(self, ctx: RequestContext, project: Project) -> None:
+        """Inspect every part of the request, classify it, and apply the project's data policy (or refuse)."""
+        inspected = await self._protection.inspect(ctx.endpoint, ctx.body, project, requested_class(ctx.data_class))
+        ctx.inspected = inspected
+        ctx.headers.append((b"x-bastion-data-class", inspected.decision.data_class.encode()))
+        refusal = inspected.decision.refusal()
+        if refusal is not None:
+            raise refusal
+
+    async def route(self, ctx: RequestContext, project: Project) -> Plan:
+        """The eligible routes for this request's data, best first (or :class:`NoEligibleUpstream`)."""
+        decision = ctx.inspected.decision if ctx.inspected else None
+        data_class, tags = (decision.data_class, decision.tags) if decision else (project.data_policy.default_class, ())
+        needed = requirement(project.residency, project.data_policy.require, data_class, tags)
+        plan = await self._router.plan(ctx.model, needed, project=project.name)
+        ctx.routing = plan.reasoning
+        return plan
+
+    async def forward(self, ctx: RequestContext, plan: Plan) -> Result:
+        """Try the plan's routes in order, moving on after a retryable failure, within the retry budget.
+
+        Each attempt is recorded (``request.forwarded``, durable before anything leaves) under the one
+        request id. A stream moves on only until its first event: after that the client has it.
+        """
+        attempts = self._retry.start()
+        routes = plan.routes
+        for position in range(attempts.policy.attempts):
+            route = await self._admitted(routes, position)
+            if route is None:
+                break
+            ctx.provider, ctx.route = route.provider.name, route
+            await self._recorder.forwarded(ctx)  # durable before anything leaves for the upstream
+            started = time.perf_counter()
+            try:
+                result = await self._attempt(ctx, route, attempts.remaining())
+            except UpstreamError as exc:
+                self._router.record(route, not endpoint_failed(exc), time.perf_counter() - started)
+                self.count_upstream_error(route.provider.name, exc)
+                same = routes[(position + 1) % len(routes)] is route
+                wait = attempts.pause(exc, same_endpoint=same)
+                if wait is None:
+                    raise
+                await self._recorder.retried(ctx, exc)
+                if same:  # another endpoint is tried at once; the same one after the backoff (or its Retry-After)
+                    await asyncio.sleep(wait)
+                continue
+            self._router.record(route, True, time.perf_counter() - started)
+            return result
+        raise NoEligibleUpstream(
+            f"No eligible provider for model '{ctx.model}' is admitting requests now (every circuit is open); "
+            "try again shortly."
+        )
+
+    async def _admitted(self, routes: tuple[Route, ...], position: int) -> Route | None:
+        """The first route from ``position`` on (wrapping round) whose breaker admits a request now."""
+        for offset in range(len(routes)):
+            route = routes[(position + offset) % len(routes)]
+            if await self._router.admit(route):
+                return route
+        return None
+
+    async def _attempt(self, ctx: RequestContext, route: Route, budget: float) -> Result:
+        """One call to one route, within what is left of the budget; a stream returns once its first event is in."""
+        try:
+            async with asyncio.timeout(budget):
+                result = await self._call(ctx, route)
+                if isinstance(result, Reply):
+                    return result
+                return await _first_event_in(result)
+        except TimeoutError as exc:
+            raise UpstreamTimeout(
+                f"The upstream provider '{route.provider.name}' did not answer within the routing budget; try again "
+                "later."
+            ) from exc
+
+    async def _call(self, ctx: RequestContext, route: Route) -> Result:
         raw, body = ctx.raw, ctx.body
+        protected = ctx.inspected.body if ctx.inspected else None
+        if protected is not None:
+            body = protected
         if route.upstream_model != ctx.model:
             body = {**body, "model": route.upstream_model}
+        if body is not ctx.body:
             raw = orjson.dumps(body)
         call = Call(ctx.endpoint, route.upstream_model, body, raw, ctx.stream, ctx.request_id)
-        try:
-            if ctx.stream:
-                return await route.provider.open_stream(call)
-            return await route.provider.send(call)
-        except UpstreamError as exc:
-            self.count_upstream_error(route.provider.name, exc)
-            raise
+        if ctx.stream:
+            return await route.provider.open_stream(call)
+        return await route.provider.send(call)
 
     async def finish(self, ctx: RequestContext, result: Result) -> Result:
         """Reconcile charged tokens with the upstream's ``usage`` and record the completion, before the answer ends."""
         if isinstance(result, Reply):
+            answer = self._answer(ctx)
+            if answer is not None and ctx.endpoint == "chat.completions":
+                result = Reply(result.status, answer.reply(result.body), result.content_type)
             usage = _usage(result.body)
             self._reconcile(ctx, usage.get("total_tokens") if usage else None)
             hasher = await self._recorder.hasher(ctx)
@@ -209,7 +299,17 @@ class Pipeline:
                 digest = hasher.hexdigest()
             await self._recorder.completed(ctx, result.status, digest, usage)
             return result
+        answer = self._answer(ctx)
+        if answer is not None and answer.rewrites_answer:
+            result = answer.events(result)
         return self._watched(ctx, result)
+
+    def _answer(self, ctx: RequestContext) -> Inspected | None:
+        """How the answer is restored and masked; the ``echo`` model's answer shows what was sent, unrestored."""
+        inspected = ctx.inspected
+        if inspected is not None and ctx.route is not None and ctx.route.provider.config.kind == "echo":
+            return inspected.as_sent()
+        return inspected
 
     async def _watched(self, ctx: RequestContext, events: AsyncGenerator[bytes, None]) -> AsyncGenerator[bytes, None]:
         """Relay events while hashing them and looking for ``usage``; record the outcome before the stream ends."""
@@ -223,6 +323,8 @@ class Pipeline:
                     hasher.update(event)
                 yield event
         except UpstreamError as exc:
+            if ctx.route is not None:
+                self._router.record(ctx.route, False, 0.0)  # broke off after the first event: a failure too
             await self._recorder.stream_failed(ctx, exc, hasher.hexdigest() if hasher else None)
             raise
         finally:
@@ -243,8 +345,35 @@ class Pipeline:
         if self._settling:
             await asyncio.gather(*self._settling, return_exceptions=True)
 
+    @property
+    def router(self) -> Router:
+        return self._router
+
     def count_upstream_error(self, provider: str, exc: UpstreamError) -> None:
         self._metrics.upstream_errors.labels(provider, str(exc.status)).inc()
+
+
+async def _first_event_in(events: AsyncGenerator[bytes, None]) -> AsyncGenerator[bytes, None]:
+    """Wait for the stream's first event (a failure before it can still move to another route), then hand
+    back a stream that starts with it."""
+    try:
+        first = await anext(events)
+    except StopAsyncIteration:
+        first = None
+    except BaseException:
+        await events.aclose()
+        raise
+    return _prefixed(first, events)
+
+
+async def _prefixed(first: bytes | None, events: AsyncGenerator[bytes, None]) -> AsyncGenerator[bytes, None]:
+    try:
+        if first is not None:
+            yield first
+        async for event in events:
+            yield event
+    finally:
+        await events.aclose()
 
 
 def _scopes(ctx: RequestContext, ip_limits: Limits) -> list[Scope]:

@@ -56,11 +56,26 @@ class Recorder:
         return [found] if found is not None else []
 
     async def forwarded(self, ctx: RequestContext) -> None:
-        await self._append(ctx, "request.forwarded", None, await self._hashes(ctx))
+        """One per attempt: where the data goes (provider, region, residency) and why that provider may take it."""
+        fields = {**await self._hashes(ctx), **_data(ctx)}
+        if ctx.route is not None:
+            fields["route"] = ctx.route.to_json()
+        if ctx.routing is not None:
+            fields["routing"] = ctx.routing
+        await self._append(ctx, "request.forwarded", None, fields)
+
+    async def retried(self, ctx: RequestContext, exc: UpstreamError) -> None:
+        """An attempt failed and the request moves on to another (or the same) route."""
+        await self._append(ctx, "request.retried", exc.status, {"reason": exc.code, "decision": "retry"})
 
     async def refused(self, ctx: RequestContext, exc: BastionError) -> None:
         failed = isinstance(exc, UpstreamError) and ctx.provider is not None
-        fields = {**await self._hashes(ctx), "reason": exc.code, "decision": "allow" if failed else "refuse"}
+        fields = {
+            **await self._hashes(ctx),
+            **_data(ctx),
+            "reason": exc.code,
+            "decision": "allow" if failed else "refuse",
+        }
         await self._append(ctx, "request.failed" if failed else "request.refused", exc.status, fields)
 
     async def completed(self, ctx: RequestContext, status: int, digest: str | None, usage: Any) -> None:
@@ -98,6 +113,11 @@ class Recorder:
         }
         record = Record(action, actor_of(ctx), ctx.project, status, ctx.request_id, described)
         ctx.audit_seq = await self._log.append(record)
+
+
+def _data(ctx: RequestContext) -> dict[str, Any]:
+    """The data decision (class, tags, finding counts and actions by type), once inspection has run."""
+    return {"data": ctx.inspected.decision.to_json()} if ctx.inspected is not None else {}
 
 
 def _tokens(usage: Any) -> dict[str, int] | None:

@@ -102,6 +102,8 @@ def _project_state(project: Project) -> dict[str, Any]:
         "key_limits": limits_json(project.key_limits),
         "key_max_age": int(project.key_max_age.total_seconds()) if project.key_max_age else None,
         "key_over_age": project.key_over_age,
+        "residency": list(project.residency) if project.residency is not None else None,
+        "data_policy": project.data_policy.to_json(),
     }
 
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from bastion.config import PERMISSIONS
 from bastion.durations import format_duration
+from bastion.policy.data import DataPolicy
 from bastion.policy.limits import Limits
 
 if TYPE_CHECKING:
@@ -55,12 +56,16 @@ class Project:
     key_max_age: timedelta | None
     key_over_age: str
     created_at: datetime
+    residency: tuple[str, ...] | None = None  # allowed residencies; None: any
+    data_policy: DataPolicy = field(default_factory=DataPolicy)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "environment": self.environment,
             "models": list(self.models) if self.models is not None else None,
+            "residency": list(self.residency) if self.residency is not None else None,
+            "data_policy": self.data_policy.to_json(),
             "limits": limits_json(self.limits),
             "keys": {
                 "max_age": _span(self.key_max_age),

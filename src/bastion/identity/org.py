@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from bastion.config import MemberConfig
 from bastion.errors import Conflict, InvalidParameter, NotFound
 from bastion.identity import events
+from bastion.protect.detect.ner import ner_available
 from bastion.store import keys as key_repo
 from bastion.store import org as repo
 from bastion.store import tables
@@ -41,6 +42,8 @@ def project_values(spec: ProjectConfig) -> dict[str, Any]:
         "key_limits": spec.keys.limits.model_dump(exclude_none=True),
         "key_max_age": _seconds(spec.keys.max_age),
         "key_over_age": spec.keys.over_age,
+        "residency": list(spec.residency) if spec.residency is not None else None,
+        "data_policy": spec.data_policy.model_dump(mode="json", exclude_defaults=True),
     }
 
 
@@ -59,6 +62,16 @@ def account_values(spec: ServiceAccountConfig) -> dict[str, Any]:
         "limits": spec.limits.model_dump(exclude_none=True),
         "key_ttl": _seconds(spec.key_ttl),
     }
+
+
+def _check_policy(spec: ProjectConfig) -> None:
+    """A project may turn NER on only where the model is installed: its requests would all fail otherwise."""
+    if spec.data_policy.ner and not ner_available():
+        raise InvalidParameter(
+            f"Project '{spec.name}' turns on data_policy.ner, but spaCy's en_core_web_sm is not installed on this "
+            "gateway; install the 'ner' extra (pip install 'bastion-gateway[ner]') or leave ner off.",
+            param="data_policy.ner",
+        )
 
 
 class OrgService:
@@ -85,6 +98,7 @@ class OrgService:
             return _project(connection, name)
 
     def create_project(self, actor: str, spec: ProjectConfig) -> Project:
+        _check_policy(spec)
         with self._write() as connection:
             if repo.project(connection, spec.name) is not None:
                 raise Conflict(f"A project named '{spec.name}' already exists; update it instead.")
@@ -97,6 +111,7 @@ class OrgService:
         return created
 
     def update_project(self, actor: str, spec: ProjectConfig) -> Project:
+        _check_policy(spec)
         with self._write() as connection:
             before = _project(connection, spec.name)
             repo.update(connection, tables.projects, ("id", before.id), project_values(spec))

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
 
 from bastion.errors import InvalidParameter, SensitiveDataBlocked
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
+    from bastion.config import DataPolicyConfig
     from bastion.protect.detect.finding import Finding
 
 CLASSES = ("public", "internal", "confidential", "regulated")
@@ -63,9 +65,37 @@ DEFAULT_MIN_SCORE = 0.5
 
 @dataclass(frozen=True)
 class DataPolicy:
+    """A project's ``data_policy`` (see ``config.DataPolicyConfig``), as the request path reads it."""
+
     default_class: str = "internal"
     actions: Mapping[str, str] = field(default_factory=dict)
     min_scores: Mapping[str, float] = field(default_factory=dict)
+    ner: bool = False
+    mask_unsupplied: bool = True
+    output_actions: Mapping[str, str] = field(default_factory=dict)
+    persist_vault: bool = False
+    vault_ttl: timedelta = timedelta(hours=24)
+    require: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    source: Mapping[str, Any] = field(default_factory=dict, compare=False)  # as configured, for to_json
+
+    @classmethod
+    def of(cls, config: DataPolicyConfig) -> DataPolicy:
+        return cls(
+            default_class=config.default_class,
+            actions=dict(config.entities),
+            min_scores=dict(config.min_score),
+            ner=config.ner,
+            mask_unsupplied=config.output.mask_unsupplied,
+            output_actions=dict(config.output.entities),
+            persist_vault=config.vault.persist,
+            vault_ttl=config.vault.ttl,
+            require={key: tuple(types) for key, types in config.require.items()},
+            source=config.model_dump(mode="json", exclude_defaults=True),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """What was configured (defaults left out): the admin API's and the admin events' shape."""
+        return dict(self.source)
 
     def action(self, entity: str) -> str:
         return self.actions.get(entity) or DEFAULT_ACTIONS.get(entity, "tokenize")
@@ -88,9 +118,16 @@ class Decision:
     tags: tuple[str, ...]
     counts: dict[str, int]  # findings by type that the policy counted
     actions: dict[str, str]  # type -> action taken
+    blocked: tuple[Located, ...] = ()  # findings whose type the policy blocks
 
     def to_json(self) -> dict[str, object]:
         return {"class": self.data_class, "tags": list(self.tags), "findings": self.counts, "actions": self.actions}
+
+    def refusal(self) -> SensitiveDataBlocked | None:
+        """The error to answer with when the policy blocks something in the request."""
+        if not self.blocked:
+            return None
+        return SensitiveDataBlocked(_blocked_message(list(self.blocked)), param=self.blocked[0].where)
 
 
 def requested_class(header: str | None) -> tuple[str, tuple[str, ...]]:
@@ -111,10 +148,17 @@ def requested_class(header: str | None) -> tuple[str, tuple[str, ...]]:
 
 def decide(policy: DataPolicy, found: Iterable[Located], requested: tuple[str, tuple[str, ...]]) -> Decision:
     """Classify the request and choose each type's action; raise :class:`SensitiveDataBlocked` on ``block``."""
+    decision = classify(policy, found, requested)
+    refusal = decision.refusal()
+    if refusal is not None:
+        raise refusal
+    return decision
+
+
+def classify(policy: DataPolicy, found: Iterable[Located], requested: tuple[str, tuple[str, ...]]) -> Decision:
+    """The request's class, tags, finding counts and actions, with what the policy blocks (not raised)."""
     counted = [item for item in found if policy.counts(item.finding)]
-    blocked = [item for item in counted if policy.action(item.finding.type) == "block"]
-    if blocked:
-        raise SensitiveDataBlocked(_blocked_message(blocked))
+    blocked = tuple(item for item in counted if policy.action(item.finding.type) == "block")
     levels = [CLASSES.index(policy.default_class), CLASSES.index(requested[0])]
     tags = set(requested[1])
     for item in counted:
@@ -123,7 +167,7 @@ def decide(policy: DataPolicy, found: Iterable[Located], requested: tuple[str, t
         tags.add(tag)
     counts = dict(sorted(Counter(item.finding.type for item in counted).items()))
     actions = {entity: policy.action(entity) for entity in counts}
-    return Decision(CLASSES[max(levels)], tuple(sorted(tags)), counts, actions)
+    return Decision(CLASSES[max(levels)], tuple(sorted(tags)), counts, actions, blocked)
 
 
 def _blocked_message(blocked: list[Located]) -> str:

@@ -9,14 +9,14 @@ it (see ``tokenize``), stay as they are.
 
 from __future__ import annotations
 
+import functools
 import re
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import orjson
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
 
     from bastion.protect.tokenize import Vault
 
@@ -31,15 +31,14 @@ def _json_escaped(value: str) -> str:
     return orjson.dumps(value).decode()[1:-1]
 
 
-@dataclass(frozen=True, slots=True)
 class _Matcher:
-    """The vault's placeholders compiled: a pattern, what each name becomes, and every unfinished form."""
+    """The vault's placeholders compiled: a pattern, what each name becomes, and (for streams, built on first
+    use) every unfinished form."""
 
-    pattern: re.Pattern[str]
-    values: Mapping[str, str]
-    brackets: frozenset[str]  # proper prefixes of each bracketed form, upper-cased, spaces for tabs
-    bare: frozenset[str]  # prefixes of each bare name, the whole name included (its end is still open)
-    reach: int  # the longest bracketed form
+    def __init__(self, pattern: re.Pattern[str], values: Mapping[str, str], names: Sequence[str]) -> None:
+        self.pattern = pattern
+        self.values = values
+        self._names = names
 
     @classmethod
     def of(cls, vault: Vault, *, json_string: bool = False) -> _Matcher | None:
@@ -54,10 +53,26 @@ class _Matcher:
             re.ASCII,
         )
         values = {name: _json_escaped(value) if json_string else value for name, value in mapping.items()}
-        forms = [f"[{before}{name}{after}]" for name in names for before in _SPACES for after in _SPACES]
-        brackets = frozenset(form[:cut] for form in forms for cut in range(1, len(form)))
-        bare = frozenset(name[:cut] for name in names for cut in range(1, len(name) + 1))
-        return cls(pattern, values, brackets, bare, max(map(len, forms)))
+        return cls(pattern, values, names)
+
+    @functools.cached_property
+    def _forms(self) -> list[str]:
+        return [f"[{before}{name}{after}]" for name in self._names for before in _SPACES for after in _SPACES]
+
+    @functools.cached_property
+    def brackets(self) -> frozenset[str]:
+        """Proper prefixes of each bracketed form, upper-cased, spaces for tabs."""
+        return frozenset(form[:cut] for form in self._forms for cut in range(1, len(form)))
+
+    @functools.cached_property
+    def bare(self) -> frozenset[str]:
+        """Prefixes of each bare name, the whole name included (its end is still open)."""
+        return frozenset(name[:cut] for name in self._names for cut in range(1, len(name) + 1))
+
+    @functools.cached_property
+    def reach(self) -> int:
+        """The longest bracketed form."""
+        return max(map(len, self._forms))
 
     def value(self, match: re.Match[str]) -> str:
         """What a matched placeholder becomes (its name is canonical once upper-cased)."""

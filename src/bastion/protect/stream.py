@@ -4,8 +4,9 @@
 events to send on. Each text of each choice (``delta.content``, ``refusal``, ``reasoning_content``, each tool
 call's ``function.arguments``, the legacy ``function_call.arguments``) has its own ``StreamRestorer`` and
 ``StreamMasker``; a chunk is re-serialised with what may go now and every other field as it came. Text held
-back goes out in a chunk of its own just before the choice's ``finish_reason`` chunk, the usage chunk, an error
-event or ``[DONE]``, or on ``close()`` when the upstream ends without them.
+back goes out in the choice's ``finish_reason`` chunk (so a stream keeps its number of chunks), or in a chunk of
+its own just before the usage chunk, an error event or ``[DONE]``, or on ``close()`` when the upstream ends
+without them.
 
 One field is changed on purpose: ``logprobs`` become null, because their tokens spell the placeholders and any
 value the masker hides, and cannot be restored or masked token by token.
@@ -21,7 +22,7 @@ from bastion.gateway.sse import DONE, data_of, frame
 from bastion.protect.restore import StreamRestorer
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Iterator
 
     from bastion.protect.output import MaskerFactory, StreamMasker
     from bastion.protect.tokenize import Vault
@@ -106,7 +107,6 @@ class ChunkTransformer:
         self._vault = vault
         self._factory = masker_factory
         self._streams: dict[Slot, TextStream] = {}
-        self._due: dict[Slot, str] = {}  # text of a finishing choice, sent in the chunk before its finish
         self._envelope: dict[str, Any] = {"object": "chat.completion.chunk"}
 
     def feed(self, event: bytes) -> list[bytes]:
@@ -129,26 +129,24 @@ class ChunkTransformer:
         return self._flush()
 
     def _transform(self, event: bytes, chunk: dict[str, Any]) -> list[bytes]:
-        """A chunk: each choice's texts rewritten; a finishing choice's (all of them, on the usage chunk) sent
-        in a chunk of their own before it."""
+        """A chunk: each choice's texts rewritten, a finishing choice's with all it held; on the usage chunk,
+        every choice's held text in a chunk of its own before it."""
         # The envelope of chunks we add; "usage" null there, so that none is taken for the usage chunk.
         self._envelope = {key: None if key == "usage" else value for key, value in chunk.items() if key != "choices"}
         closing = chunk.get("usage") is not None
         choices = chunk.get("choices")
-        finished: list[int] = []
         changed = False
         for choice in choices if isinstance(choices, list) else ():
             if not isinstance(choice, dict):
                 continue
-            finishing = closing or choice.get("finish_reason") is not None
+            finishing = not closing and choice.get("finish_reason") is not None
             changed |= self._rewrite(_index(choice), choice, finishing=finishing)
-            if finishing:
-                finished.append(_index(choice))
-        before = self._flush(None if closing else finished)
+        before = self._flush() if closing else []
         return [*before, _reframe(event, chunk) if changed else event]
 
     def _rewrite(self, index: int, choice: dict[str, Any], *, finishing: bool) -> bool:
-        """Put each text of the choice through its stream; True when the chunk changed."""
+        """Put each text of the choice through its stream, and when it finishes, add all its streams hold;
+        True when the chunk changed."""
         changed = choice.get("logprobs") is not None
         if changed:
             choice["logprobs"] = None
@@ -156,11 +154,25 @@ class ChunkTransformer:
             slot = (index, field, call)
             text = self._stream(slot).feed(holder[key])
             if finishing:
-                self._due[slot] = self._due.get(slot, "") + text
-                text = ""
+                text += self._streams.pop(slot).flush()
             changed |= text != holder[key]
             holder[key] = text
+        if finishing:
+            rest = self._held(index)
+            if rest:
+                delta = choice.get("delta")
+                if not isinstance(delta, dict):
+                    delta = choice["delta"] = {}
+                for (_, field, call), text in rest:
+                    _put(delta, field, call, text)
+                changed = True
         return changed
+
+    def _held(self, index: int) -> list[tuple[Slot, str]]:
+        """All that the choice's remaining streams hold, each stream then closed."""
+        slots = [slot for slot in self._streams if slot[0] == index]
+        held = [(slot, self._streams.pop(slot).flush()) for slot in slots]
+        return [(slot, text) for slot, text in held if text]
 
     def _stream(self, slot: Slot) -> TextStream:
         stream = self._streams.get(slot)
@@ -169,16 +181,13 @@ class ChunkTransformer:
             stream = self._streams[slot] = TextStream(self._vault, self._factory, json_string=json_string)
         return stream
 
-    def _flush(self, indexes: Iterable[int] | None = None) -> list[bytes]:
-        """A chunk per choice (of ``indexes``, else all) with all it holds, for the choices that hold any."""
-        wanted = sorted({slot[0] for slot in self._streams}) if indexes is None else indexes
+    def _flush(self) -> list[bytes]:
+        """A chunk per choice with all it holds, for the choices that hold any."""
         events: list[bytes] = []
-        for index in wanted:
+        for index in sorted({slot[0] for slot in self._streams}):
             delta: dict[str, Any] = {}
-            for slot in [slot for slot in self._streams if slot[0] == index]:
-                text = self._due.pop(slot, "") + self._streams.pop(slot).flush()
-                if text:
-                    _put(delta, slot[1], slot[2], text)
+            for (_, field, call), text in self._held(index):
+                _put(delta, field, call, text)
             if delta:
                 choice = {"index": index, "delta": delta, "finish_reason": None}
                 events.append(frame(orjson.dumps({**self._envelope, "choices": [choice]})))

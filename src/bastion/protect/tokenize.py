@@ -59,11 +59,19 @@ def _casefold(value: str) -> str:
     return " ".join(value.casefold().split())
 
 
+_NOT_ASCII_DIGIT = re.compile(r"[^0-9]+")
+_NOT_ASCII_ALNUM = re.compile(r"[^A-Za-z0-9]+")
+
+
 def _digits(value: str) -> str:
+    if value.isascii():  # the common case, without a Python loop over characters
+        return _NOT_ASCII_DIGIT.sub("", value)
     return "".join(char for char in value if char.isdigit())
 
 
 def _alnum(value: str) -> str:
+    if value.isascii():
+        return _NOT_ASCII_ALNUM.sub("", value).upper()
     return "".join(char for char in value if char.isalnum()).upper()
 
 
@@ -95,6 +103,8 @@ def rule_for(type_: str) -> str:
 
 def clean(value: str) -> str:
     """NFKC, without invisible format characters, trimmed: the common first step of every rule."""
+    if value.isascii():  # NFKC leaves ASCII as it is, and no ASCII character is a format character
+        return value.strip()
     value = unicodedata.normalize("NFKC", value)
     return "".join(char for char in value if unicodedata.category(char) != "Cf").strip()
 
@@ -139,6 +149,8 @@ class Vault:
         self._counts: dict[str, int] = dict(counts or {})
         self._reserved: set[str] = set()
         self._retired: list[str] = []
+        self._used: dict[str, None] = {}  # names handed out by this instance, in order
+        self._added: list[str] = []  # of those, the ones this instance created
         for entry in entries:
             self._entries[entry.name] = entry
             self._names[entry.type, entry.key] = entry.name
@@ -155,6 +167,8 @@ class Vault:
             name = self._next(kind)
             self._entries[name] = Entry(name, kind, key, value)
             self._names[kind, key] = name
+            self._added.append(name)
+        self._used[name] = None
         return f"[{name}]"
 
     def _next(self, kind: str) -> str:
@@ -187,6 +201,15 @@ class Vault:
     def counts(self) -> dict[str, int]:
         """The last number handed out per type, so that a resumed vault does not hand one out twice."""
         return dict(self._counts)
+
+    def used(self) -> Vault:
+        """A vault of only the placeholders this instance handed out: what one request may restore, when the
+        vault it started from is a project's, shared with other callers."""
+        return Vault(self._entries[name] for name in self._used if name in self._entries)
+
+    def added(self) -> list[Entry]:
+        """The entries this instance created (what a persisted vault must gain), still restorable."""
+        return [self._entries[name] for name in self._added if name in self._entries]
 
     def supplied(self) -> tuple[str, ...]:
         """Every value the caller sent that the vault has seen, retired ones too: the answer may repeat them."""
@@ -230,10 +253,28 @@ def tokenize_all(parts: Iterable[tuple[str, Iterable[Finding]]], vault: Vault) -
     Reserves the shapes of all texts first, so a placeholder-like string in a later message cannot retire a
     placeholder an earlier one already uses; the same conversation then always gets the same placeholders.
     """
+    return protect_all(parts, vault, lambda _: "tokenize")
+
+
+def protect_all(
+    parts: Iterable[tuple[str, Iterable[Finding]]], vault: Vault, action: Callable[[str], str]
+) -> list[str]:
+    """Like ``tokenize_all``, with each finding's type choosing its fate: ``tokenize`` (a placeholder),
+    ``redact`` (``[REDACTED_<TYPE>]``) or anything else (left as it is)."""
     pairs = [(text, list(findings)) for text, findings in parts]
     for text, _ in pairs:
         vault.reserve(text)
-    return [tokenize(text, findings, vault) for text, findings in pairs]
+    out: list[str] = []
+    for text, findings in pairs:
+        kept = [finding for finding in _kept(text, findings) if action(finding.type) in ("tokenize", "redact")]
+        marks = [
+            vault.placeholder(found.type, text[found.start : found.end])
+            if action(found.type) == "tokenize"
+            else redaction(found.type)
+            for found in kept
+        ]
+        out.append(_replace(text, kept, marks))
+    return out
 
 
 def redact(text: str, findings: Iterable[Finding], *, typed: bool = True) -> str:

@@ -32,6 +32,7 @@ def sync_projects(connection: Connection, projects: Iterable[tuple[str, str]], n
                     key_limits={},
                     key_max_age=None,
                     key_over_age="warn",
+                    data_policy={},
                     created_at=now,
                 )
             )

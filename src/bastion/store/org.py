@@ -11,7 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
+from bastion.config import DataPolicyConfig
 from bastion.identity.model import Invite, Member, Project, ServiceAccount, limits_from
+from bastion.policy.data import DataPolicy
 from bastion.store import changes, tables
 
 if TYPE_CHECKING:
@@ -35,6 +37,8 @@ def project_from(row: Any) -> Project:
         key_max_age=_seconds(row.key_max_age),
         key_over_age=row.key_over_age,
         created_at=row.created_at,
+        residency=tuple(row.residency) if row.residency is not None else None,
+        data_policy=DataPolicy.of(DataPolicyConfig.model_validate(row.data_policy or {})),
     )
 
 

@@ -12,6 +12,7 @@ from sqlalchemy import (
     Dialect,
     ForeignKey,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -54,6 +55,8 @@ projects = Table(
     Column("key_over_age", String(8), nullable=False),  # "refuse" | "warn"
     Column("created_at", UTCDateTime(), nullable=False),
     Column("deleted_at", UTCDateTime(), nullable=True),
+    Column("residency", JSON, nullable=True),  # allowed residencies; NULL: any
+    Column("data_policy", JSON, nullable=False),  # DataPolicyConfig as JSON; {}: the defaults
 )
 
 members = Table(
@@ -182,6 +185,17 @@ audit_keys = Table(
     Column("sealed", String(200), nullable=True),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("shredded_at", UTCDateTime(), nullable=True),
+)
+
+# A project's placeholders between requests (data_policy.vault.persist): AES-GCM sealed, replaced by
+# compare-and-set on ``version`` so that two replicas never hand out one number for two values.
+vaults = Table(
+    "vaults",
+    metadata,
+    Column("project_id", Integer, ForeignKey("projects.id"), primary_key=True, autoincrement=False),
+    Column("sealed", LargeBinary, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
 )
 
 # One counter per kind of cached object; bumping it tells every gateway process to drop its cache.

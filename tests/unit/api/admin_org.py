@@ -137,15 +137,19 @@ def build_template(home: Path) -> Template:
 
 @asynccontextmanager
 async def admin_org(
-    make_settings: Callable[..., Settings], template: Template, tmp_path: Path, **server: Any
+    make_settings: Callable[..., Settings],
+    template: Template,
+    tmp_path: Path,
+    file: dict[str, Any] | None = None,
+    **server: Any,
 ) -> AsyncIterator[AdminOrg]:
-    """The gateway in-process on a copy of the template's store."""
+    """The gateway in-process on a copy of the template's store (``file``: more of the config, e.g. providers)."""
     copy = tmp_path / "admin-org" / "bastion.db"
     copy.parent.mkdir()
     for suffix in ("", "-wal", "-shm"):
         if (source := template.database.with_name(template.database.name + suffix)).exists():
             shutil.copy(source, copy.with_name(copy.name + suffix))
-    async with in_process(make_settings(f"sqlite:///{copy}", server=server)) as (app, http):
+    async with in_process(make_settings(f"sqlite:///{copy}", server=server, **(file or {}))) as (app, http):
         org = template.org
         yield AdminOrg(http, runtime_of(app).services, dict(org.keys), dict(org.ids), list(org.markers))
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from tests.unit.api.admin_org import Template, admin_org, build_template
@@ -26,7 +26,7 @@ def admin_template(tmp_path_factory: pytest.TempPathFactory) -> Template:
 def make_org(make_settings: Callable[..., Settings], admin_template: Template, tmp_path: Path) -> MakeOrg:
     """``async with make_org(admin_rpm=3) as org`` -> the gateway on a fresh copy of the organisation."""
 
-    def make(**server: object) -> AbstractAsyncContextManager[AdminOrg]:
-        return admin_org(make_settings, admin_template, tmp_path, **server)
+    def make(file: dict[str, Any] | None = None, **server: object) -> AbstractAsyncContextManager[AdminOrg]:
+        return admin_org(make_settings, admin_template, tmp_path, file, **server)
 
     return make

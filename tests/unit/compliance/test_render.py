@@ -46,6 +46,7 @@ HEADINGS = {
         "CC9.1 Vendor and business-partner risk",
     ],
     "dsr": ["Summary", "Audit entries linked to the subject", "Records held on the subject"],
+    "vendors": ["Summary", "Attestations", "Providers"],
 }
 
 

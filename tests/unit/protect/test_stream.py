@@ -90,29 +90,28 @@ def test_a_placeholder_split_across_events_is_restored() -> None:
     assert out[0] == chunk({"role": "assistant", "content": ""})  # untouched events go out as they came
 
 
-def test_held_text_goes_out_in_a_chunk_before_the_finish() -> None:
+def test_held_text_goes_out_in_the_finishing_chunk() -> None:
     finish = chunk({}, finish="stop")
     events = [chunk({"content": "Write to [EMAIL_ADDRESS"}), chunk({"content": "_1] or bob@evil.com"}), finish]
     out = run(events, ChunkTransformer(VAULT, PROMPT))
     bodies = chunks_of(out)
+    assert len(out) == len(events)  # a stream keeps its number of chunks
     assert [body["choices"][0]["delta"].get("content") for body in bodies] == [
         "Write ",
         "to alice@x.com ",
         "or [REDACTED_EMAIL_ADDRESS]",
-        None,
     ]
     assert bodies[2]["id"] == "chatcmpl-1"
-    assert bodies[2]["choices"][0]["finish_reason"] is None
-    assert out[-1] == finish
+    assert bodies[2]["choices"][0]["finish_reason"] == "stop"
 
 
-def test_text_in_the_finishing_chunk_goes_out_before_it() -> None:
+def test_text_in_the_finishing_chunk_goes_out_with_it() -> None:
     out = run(
         [chunk({"content": "Good bye PERSON_"}), chunk({"content": "1."}, finish="stop")],
         ChunkTransformer(VAULT, PROMPT),
     )
     bodies = chunks_of(out)
-    assert [body["choices"][0]["delta"]["content"] for body in bodies] == ["Good ", 'bye Bob "B" Jones.', ""]
+    assert [body["choices"][0]["delta"]["content"] for body in bodies] == ["Good ", 'bye Bob "B" Jones.']
     assert bodies[-1]["choices"][0]["finish_reason"] == "stop"
 
 

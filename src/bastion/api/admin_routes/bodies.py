@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bastion.api.admin_routes.problems import invalid
 from bastion.config import (
+    DataPolicyConfig,
     Duration,
     Environment,
     KeyPolicyConfig,
@@ -23,6 +24,7 @@ from bastion.config import (
     Network,
     Permission,
     ProjectRole,
+    Residency,
     Role,
 )
 
@@ -36,8 +38,12 @@ class Body(BaseModel):
 class ProjectPatch(Body):
     environment: Environment | None = None
     models: list[str] | None = None
+    residency: list[Residency] | None = Field(default=None, description="Allowed residencies; null: any.")
     limits: LimitsConfig | None = None
     keys: KeyPolicyConfig | None = None
+    data_policy: DataPolicyConfig | None = Field(
+        default=None, description="Merged field by field into the current policy (entities, output, require ...)."
+    )
 
 
 class MemberPatch(Body):

@@ -1,10 +1,24 @@
-"""Detection: find sensitive values in text as typed, scored spans (``Detector().scan(text)``)."""
+"""Detection: find sensitive values in text as typed, scored spans (``Detector().scan(text)``), with names
+from the optional NER tier for projects that turn it on (``Detection.detect_texts``)."""
 
 from __future__ import annotations
 
 from bastion.protect.detect.engine import Detector
 from bastion.protect.detect.finding import Finding
+from bastion.protect.detect.ner import NerTier, load_ner, ner_available
 from bastion.protect.detect.recognizer import Recognizer
 from bastion.protect.detect.recognizers import ENTITIES, RECOGNIZERS
+from bastion.protect.detect.tiers import Detection, merge
 
-__all__ = ["ENTITIES", "RECOGNIZERS", "Detector", "Finding", "Recognizer"]
+__all__ = [
+    "ENTITIES",
+    "RECOGNIZERS",
+    "Detection",
+    "Detector",
+    "Finding",
+    "NerTier",
+    "Recognizer",
+    "load_ner",
+    "merge",
+    "ner_available",
+]

@@ -1,4 +1,4 @@
-"""Upstream providers, one module per kind; ``KINDS`` is the table the gateway builds them from."""
+"""Upstream providers, one module per protocol; ``KINDS`` is the table the gateway builds each kind from."""
 
 from __future__ import annotations
 
@@ -7,14 +7,17 @@ from collections.abc import Callable, Mapping
 import aiohttp
 
 from bastion.config import ProviderConfig
+from bastion.routing.providers.azure import AzureProvider
 from bastion.routing.providers.base import Provider
 from bastion.routing.providers.echo import EchoProvider
-from bastion.routing.providers.openai import OpenAIProvider
+from bastion.routing.providers.openai import OpenAICompatibleProvider, OpenAIProvider
 
 Factory = Callable[[ProviderConfig, aiohttp.ClientSession, Mapping[str, str]], Provider]
 
 KINDS: dict[str, Factory] = {
     "openai": OpenAIProvider.build,
+    "openai_compatible": OpenAICompatibleProvider.build,
+    "azure": AzureProvider.build,
     "echo": EchoProvider.build,
 }
 

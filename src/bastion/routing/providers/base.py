@@ -1,4 +1,4 @@
-"""What every provider offers the gateway: send a call and get a reply, or open a stream of SSE events."""
+"""What every provider offers the gateway: send a call and get a reply, open a stream of SSE events, or probe."""
 
 from __future__ import annotations
 
@@ -43,6 +43,9 @@ class Provider(Protocol):
 
     async def open_stream(self, call: Call) -> AsyncGenerator[bytes, None]:
         """Start a streaming call; once the upstream accepted it, iterate its whole SSE events."""
+
+    async def probe(self) -> None:
+        """Check that the endpoint is healthy without a client's request; raise :class:`UpstreamError` if not."""
 
     async def close(self) -> None: ...
 

@@ -67,6 +67,9 @@ class EchoProvider:
     async def open_stream(self, call: Call) -> AsyncGenerator[bytes, None]:
         return self._chunks(call)
 
+    async def probe(self) -> None:
+        """Always healthy: the echo model runs inside Bastion."""
+
     async def close(self) -> None:
         """Nothing to release: the echo model holds no connections."""
 
