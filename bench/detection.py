@@ -1,31 +1,56 @@
-"""Detection accuracy and speed of Bastion's pattern tier.
+"""Detection accuracy and speed: Bastion's pattern tier, Bastion with the NER tier, and Presidio, in one run.
 
-Run ``.venv/bin/python bench/detection.py``. It reads the labelled presidio-research sample set (1,500 synthetic
-texts; read in place, never copied) and prints precision, recall and F1 per entity type the set labels and the
-pattern tier supports, then the throughput in MB/s on one core, on that set and on a generated mixed corpus
-(prose, chat, code, JSON, logs, some non-ASCII) in prompt-sized pieces and as one large document.
+Run ``make bench-detection`` (it installs ``requirements-bench.lock``, Presidio included, then runs
+``.venv/bin/python bench/detection.py``; about five minutes). It reads the labelled presidio-research sample
+set (1,500 synthetic texts; read in place, never copied) and prints, as Markdown tables, precision, recall and
+F1 per entity type and overall for the three, the throughput of each on one core on the same inputs, and the
+pattern tier's own throughput on a generated mixed corpus (prose, chat, code, JSON, logs, some non-ASCII) in
+prompt-sized pieces and as one large document. Without Presidio installed its column is left out, and says so.
 
-A prediction matches a labelled span of the same type when they overlap by at least half of the longer one
-(an extension after a phone number is not a miss); each labelled span matches once.
+Scoring, the same for all three: the set's entity names are mapped to Bastion's (``GOLD``); a prediction matches
+a labelled span of the same type when they overlap by at least half of the longer one (an extension after a
+phone number is not a miss); each labelled span matches once; predictions of other types are not scored. A
+street address is not a type any of the three finds, so its labels are not scored, and a LOCATION found inside
+one (the city or country of the address) is neither right nor wrong.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
-import random
 import time
 from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from bastion.protect.detect import Detector, Finding
+from bastion.protect.detect import Detection, Detector, Finding, load_ner
+from bastion.protect.detect.ner import installed_model
+from corpus import chunks, corpus
 
 DATASET = Path("/work/shared/data/presidio-research/synth_dataset_v2.json")
-# The set's entity names that the pattern tier also detects (the names happen to be the same).
-TYPES = ("EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "US_SSN", "IBAN_CODE", "IP_ADDRESS")
+PATTERN_TYPES = ("EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "US_SSN", "IBAN_CODE", "IP_ADDRESS")
+NAME_TYPES = ("PERSON", "LOCATION", "ORGANIZATION")
+TYPES = PATTERN_TYPES + NAME_TYPES
+# The set's entity names as Bastion's: the same, but for GPE (countries and cities), which is a LOCATION.
+GOLD = {**{name: name for name in TYPES if name != "LOCATION"}, "GPE": "LOCATION"}
+UNSCORED = "STREET_ADDRESS"
 TARGET_MB_S = 20.0
+TARGET_RATIO = 5.0  # Bastion with NER against Presidio, in throughput
+
+Find = Callable[[list[str]], list[list[Finding]]]
+
+
+@dataclass(frozen=True)
+class System:
+    """Something that finds entities in a batch of texts, and the types it claims to find."""
+
+    name: str
+    find: Find
+    types: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -35,29 +60,42 @@ class Gold:
     end: int
 
 
+@dataclass(frozen=True)
+class Sample:
+    text: str
+    golds: list[Gold]
+    unscored: list[Gold] = field(default_factory=list)  # the street addresses
+
+
 @dataclass
 class Tally:
     tp: int = 0
     fp: int = 0
     fn: int = 0
 
-    def row(self, name: str) -> str:
+    def add(self, other: Tally) -> None:
+        self.tp, self.fp, self.fn = self.tp + other.tp, self.fp + other.fp, self.fn + other.fn
+
+    def scores(self) -> tuple[float, float, float]:
+        """Precision, recall and F1."""
         precision = self.tp / (self.tp + self.fp) if self.tp + self.fp else 0.0
         recall = self.tp / (self.tp + self.fn) if self.tp + self.fn else 0.0
         f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-        return f"{name:<16}{self.tp:>6}{self.fp:>6}{self.fn:>6}{precision:>11.3f}{recall:>8.3f}{f1:>8.3f}"
+        return precision, recall, f1
 
 
-def load(path: Path) -> list[tuple[str, list[Gold]]]:
-    """The texts and their labelled spans (character offsets)."""
-    samples = json.loads(path.read_text(encoding="utf-8"))
-    return [
-        (
-            sample["full_text"],
-            [Gold(s["entity_type"], s["start_position"], s["end_position"]) for s in sample["spans"]],
-        )
-        for sample in samples
-    ]
+def load(path: Path) -> list[Sample]:
+    """The texts and their labelled spans (character offsets), in Bastion's type names."""
+    with path.open(encoding="utf-8") as file:
+        samples = json.load(file)
+    return [_sample(sample) for sample in samples]
+
+
+def _sample(sample: dict[str, Any]) -> Sample:
+    spans = [(s["entity_type"], s["start_position"], s["end_position"]) for s in sample["spans"]]
+    golds = [Gold(GOLD[kind], start, end) for kind, start, end in spans if kind in GOLD]
+    unscored = [Gold(kind, start, end) for kind, start, end in spans if kind == UNSCORED]
+    return Sample(sample["full_text"], golds, unscored)
 
 
 def _overlaps(finding: Finding, gold: Gold) -> bool:
@@ -65,259 +103,90 @@ def _overlaps(finding: Finding, gold: Gold) -> bool:
     return shared * 2 >= max(finding.end - finding.start, gold.end - gold.start)
 
 
-def score(detector: Detector, samples: list[tuple[str, list[Gold]]]) -> tuple[dict[str, Tally], list[str]]:
-    """Per-type tallies, and a few mistakes to look at."""
-    tallies = {name: Tally() for name in TYPES}
+def _unscored(finding: Finding, sample: Sample) -> bool:
+    return finding.type == "LOCATION" and any(
+        g.start <= finding.start and finding.end <= g.end for g in sample.unscored
+    )
+
+
+def score(system: System, samples: list[Sample]) -> tuple[dict[str, Tally], list[str]]:
+    """Per-type tallies over the types ``system`` claims, and its mistakes."""
+    tallies = {name: Tally() for name in system.types}
     mistakes: list[str] = []
-    for text, golds in samples:
-        unmatched = [gold for gold in golds if gold.type in TYPES]
-        for finding in detector.scan(text):
-            if finding.type not in TYPES:
+    for sample, findings in zip(samples, system.find([s.text for s in samples]), strict=True):
+        unmatched = [gold for gold in sample.golds if gold.type in tallies]
+        for finding in findings:
+            if finding.type not in tallies or _unscored(finding, sample):
                 continue
             match = next((g for g in unmatched if g.type == finding.type and _overlaps(finding, g)), None)
             if match is None:
                 tallies[finding.type].fp += 1
-                mistakes.append(f"FP {finding.type} {text[finding.start : finding.end]!r}")
+                mistakes.append(f"FP {finding.type} {sample.text[finding.start : finding.end]!r}")
             else:
                 tallies[finding.type].tp += 1
                 unmatched.remove(match)
         for gold in unmatched:
             tallies[gold.type].fn += 1
-            mistakes.append(f"FN {gold.type} {text[gold.start : gold.end]!r}")
+            mistakes.append(f"FN {gold.type} {sample.text[gold.start : gold.end]!r}")
     return tallies, mistakes
 
 
-def accuracy_table(tallies: dict[str, Tally]) -> list[str]:
+def _cells(tallies: dict[str, Tally], name: str) -> list[str]:
+    if name not in tallies:
+        return ["—", "—", "—"]
+    return [f"{value:.3f}" for value in tallies[name].scores()]
+
+
+def _overall(tallies: dict[str, Tally]) -> Tally:
     total = Tally()
     for tally in tallies.values():
-        total.tp, total.fp, total.fn = total.tp + tally.tp, total.fp + tally.fp, total.fn + tally.fn
-    head = f"{'entity':<16}{'TP':>6}{'FP':>6}{'FN':>6}{'precision':>11}{'recall':>8}{'F1':>8}"
-    return [head, *(tallies[name].row(name) for name in TYPES), total.row("all (micro)")]
+        total.add(tally)
+    return total
 
 
-# The generated corpus: what prompts are made of, with sensitive values now and then.
-_WORDS = (
-    "the",
-    "a",
-    "to",
-    "of",
-    "and",
-    "in",
-    "that",
-    "is",
-    "for",
-    "it",
-    "with",
-    "as",
-    "was",
-    "on",
-    "be",
-    "at",
-    "by",
-    "this",
-    "had",
-    "not",
-    "are",
-    "but",
-    "from",
-    "or",
-    "have",
-    "an",
-    "they",
-    "which",
-    "you",
-    "were",
-    "her",
-    "all",
-    "she",
-    "there",
-    "would",
-    "their",
-    "we",
-    "him",
-    "been",
-    "has",
-    "when",
-    "who",
-    "will",
-    "more",
-    "no",
-    "if",
-    "out",
-    "so",
-    "said",
-    "what",
-    "up",
-    "its",
-    "about",
-    "into",
-    "than",
-    "them",
-    "can",
-    "only",
-    "other",
-    "new",
-    "some",
-    "could",
-    "time",
-    "these",
-    "two",
-    "may",
-    "then",
-    "do",
-    "first",
-    "any",
-    "my",
-    "now",
-    "such",
-    "like",
-    "our",
-    "over",
-    "man",
-    "me",
-    "even",
-    "most",
-    "made",
-    "after",
-    "also",
-    "did",
-    "many",
-    "before",
-    "must",
-    "through",
-    "back",
-    "years",
-    "where",
-    "much",
-    "your",
-    "way",
-    "well",
-    "down",
-    "should",
-    "because",
-    "each",
-    "just",
-    "those",
-    "people",
-    "how",
-    "too",
-    "little",
-    "state",
-    "good",
-    "very",
-    "make",
-    "world",
-    "still",
-    "own",
-    "see",
-    "men",
-    "work",
-    "long",
-    "get",
-    "here",
-    "between",
-    "both",
-    "life",
-    "being",
-    "under",
-    "never",
-    "day",
-    "same",
-    "another",
-    "know",
-    "while",
-    "last",
-    "might",
-    "us",
-    "great",
-    "old",
-    "year",
-    "off",
-    "come",
-    "since",
-    "against",
-    "go",
-    "came",
-    "right",
-    "used",
-    "take",
-    "three",
-    "model",
-    "request",
-    "response",
-    "token",
-    "user",
-)
-_CODE = (
-    "def handler(event, context):\n    items = [x for x in event['Records'] if x.get('size', 0) > 1024]\n"
-    "    return {'statusCode': 200, 'count': len(items)}\n",
-    "for (let i = 0; i < rows.length; i++) { total += rows[i].amount * 1.2; }\n",
-    "SELECT id, name, created_at FROM orders WHERE status = 'open' AND total > 100 LIMIT 50;\n",
-    "version: '3.8'\nservices:\n  web:\n    image: nginx:1.25.3\n    ports: ['8080:80']\n",
-)
-_NON_ASCII = ("Grüße aus Köln, die Straße ist schön. ", "日本語のテキストも含まれます。", "Ça coûte 12,50 € — voilà. ")
+def accuracy_table(systems: list[System], results: list[dict[str, Tally]]) -> list[str]:
+    """Precision, recall and F1 per type, side by side; "—" where a system does not find that type."""
+    head = ["entity", *(f"{system.name} {measure}" for system in systems for measure in ("P", "R", "F1"))]
+    lines = [_row(head), _row(["---"] * len(head))]
+    for name in TYPES:
+        lines.append(_row([name, *(cell for tallies in results for cell in _cells(tallies, name))]))
+    overall = [f"{value:.3f}" for tallies in results for value in _overall(tallies).scores()]
+    lines.append(_row(["all (micro, over the types each finds)", *overall]))
+    return lines
 
 
-def _sensitive(rng: random.Random) -> str:
-    return rng.choice(
-        (
-            "jane.doe@example.org",
-            "+1 415-555-0132",
-            "4111 1111 1111 1111",
-            "SSN 219-45-6789",
-            "GB82 WEST 1234 5698 7654 32",
-            "10.20.30.40",
-            "api_key = 'c0ffee1234deadbeefcafe5678feedface90'",
-        )
-    )
+def f1_targets(systems: list[System], results: list[dict[str, Tally]]) -> list[str]:
+    """Bastion with NER (the second system) against Presidio (the third), on every type both find."""
+    if len(systems) < 3:
+        return ["F1 against Presidio: not measured (Presidio is not installed)"]
+    ours, theirs = results[1], results[2]
+    lines = []
+    for name in TYPES:
+        if name in ours and name in theirs:
+            mine, other = ours[name].scores()[2], theirs[name].scores()[2]
+            verdict = "met" if mine >= other else "MISSED"
+            lines.append(f"F1 {name}: Bastion {mine:.3f}, Presidio {other:.3f} (target >=): {verdict}")
+    return lines
 
 
-def _piece(rng: random.Random, sensitive: bool) -> str:
-    kind = rng.random()
-    if kind < 0.45:
-        return " ".join(rng.choice(_WORDS) for _ in range(rng.randint(8, 40))) + ". "
-    if kind < 0.65:
-        return rng.choice(_CODE)
-    if kind < 0.8:
-        stamp = f"2024-05-{rng.randint(1, 28):02d}T{rng.randint(0, 23):02d}:{rng.randint(0, 59):02d}:00Z"
-        return f"{stamp} INFO request id={rng.getrandbits(64):x} status=200 latency={rng.randint(1, 900)}ms\n"
-    if kind < 0.9:
-        amount = round(rng.random() * 1000, rng.choice((2, 2, 6)))  # prices, and now and then a coordinate
-        return json.dumps({"id": rng.randint(1, 10**6), "amount": amount, "ok": True}) + "\n"
-    if kind < 0.95 or not sensitive:
-        return rng.choice(_NON_ASCII)
-    return f"Please check {_sensitive(rng)} for me. "
+def _row(cells: list[str]) -> str:
+    return "| " + " | ".join(cells) + " |"
 
 
-def corpus(size: int, seed: int = 7, *, sensitive: bool = True) -> str:
-    """About ``size`` characters of mixed prompt text, the same for a given seed; with ``sensitive``, one piece
-    in twenty (about one every 2 KB) holds a sensitive value."""
-    rng = random.Random(seed)
-    parts: list[str] = []
-    total = 0
-    while total < size:
-        parts.append(_piece(rng, sensitive))
-        total += len(parts[-1])
-    return "".join(parts)
-
-
-def chunks(text: str, size: int) -> list[str]:
-    return [text[at : at + size] for at in range(0, len(text), size)]
-
-
-def throughput(detector: Detector, texts: list[str], rounds: int = 3) -> float:
+def throughput(find: Find, texts: list[str], rounds: int = 3) -> float:
     """Best of ``rounds`` runs over ``texts``, in MB (UTF-8) per second of this process's CPU time: the
     machine may be shared, and CPU time is what one core gives the scan."""
     size = sum(len(text.encode("utf-8")) for text in texts)
     best = float("inf")
     for _ in range(rounds):
         started = time.process_time()
-        detector.scan_many(texts)
+        find(texts)
         best = min(best, time.process_time() - started)
     return size / best / 1e6
 
 
 def speed_table(detector: Detector, dataset_texts: list[str], megabytes: int) -> list[str]:
+    """The pattern tier alone, against its target, on inputs of several shapes."""
     mixed = corpus(megabytes * 1_000_000)
     clean = corpus(megabytes * 1_000_000, sensitive=False)
     rows = [
@@ -327,11 +196,72 @@ def speed_table(detector: Detector, dataset_texts: list[str], megabytes: int) ->
         (f"mixed corpus as one {megabytes} MB document", [mixed]),
         ("same without sensitive values, 4 KB prompts", chunks(clean, 4_000)),
     ]
-    lines = [f"{'input':<48}{'MB/s':>8}   target >= {TARGET_MB_S:g} MB/s"]
+    lines = [_row(["input", "MB/s", f"target >= {TARGET_MB_S:g} MB/s"]), _row(["---"] * 3)]
     for label, texts in rows:
-        rate = throughput(detector, texts)
-        lines.append(f"{label:<48}{rate:>8.1f}   {'met' if rate >= TARGET_MB_S else 'MISSED'}")
+        rate = throughput(detector.scan_many, texts)
+        lines.append(_row([label, f"{rate:.2f}", "met" if rate >= TARGET_MB_S else "MISSED"]))
     return lines
+
+
+def comparison_table(systems: list[System], inputs: list[tuple[str, list[str]]], rounds: int) -> list[str]:
+    """MB/s of each system on the same inputs, and Bastion with NER's ratio to Presidio where it ran."""
+    head = ["input", *(f"{system.name} MB/s" for system in systems)]
+    compared = len(systems) >= 3
+    if compared:
+        head.append(f"with NER ÷ Presidio (target >= {TARGET_RATIO:g})")
+    lines = [_row(head), _row(["---"] * len(head))]
+    for label, texts in inputs:
+        rates = [throughput(system.find, texts, rounds) for system in systems]
+        cells = [label, *(f"{rate:.4f}" for rate in rates)]
+        if compared:
+            ratio = rates[1] / rates[2]
+            cells.append(f"{ratio:.2f}: {'met' if ratio >= TARGET_RATIO else 'MISSED'}")
+        lines.append(_row(cells))
+    return lines
+
+
+def presidio(model: str) -> System | None:
+    """Presidio's AnalyzerEngine with its default recognisers and the same spaCy model, batched as Bastion is;
+    ``None`` when presidio-analyzer is not installed."""
+    os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")  # its bundled suffix list: no download
+    try:
+        from presidio_analyzer import AnalyzerEngine, BatchAnalyzerEngine
+        from presidio_analyzer.nlp_engine import NlpEngineProvider
+    except ImportError:
+        return None
+    logging.getLogger("presidio-analyzer").setLevel(logging.ERROR)
+    config = {"nlp_engine_name": "spacy", "models": [{"lang_code": "en", "model_name": model}]}
+    engine = AnalyzerEngine(nlp_engine=NlpEngineProvider(nlp_configuration=config).create_engine())
+    batch = BatchAnalyzerEngine(engine)
+
+    def find(texts: list[str]) -> list[list[Finding]]:
+        results = batch.analyze_iterator(texts, language="en", batch_size=64)
+        return [[Finding(r.entity_type, r.start, r.end, r.score, "presidio") for r in found] for found in results]
+
+    return System("Presidio", find, TYPES)
+
+
+def systems(detector: Detector) -> list[System]:
+    """The pattern tier, Bastion with NER, and Presidio when installed, each loaded and warmed up."""
+    detection = Detection(detector)
+    found = [
+        System("pattern tier", detector.scan_many, PATTERN_TYPES),
+        System("with NER", lambda texts: detection.detect_texts(texts, ner=True), TYPES),
+    ]
+    model = installed_model()
+    started = time.perf_counter()
+    load_ner()
+    print(f"loaded {model} (ner only) in {time.perf_counter() - started:.2f} s")
+    started = time.perf_counter()
+    rival = presidio(str(model))
+    if rival is None:
+        print("Presidio is not installed, so its column is left out: run `make bench-detection` to install it.")
+    else:
+        found.append(rival)
+        print(f"loaded Presidio's AnalyzerEngine with {model} in {time.perf_counter() - started:.2f} s")
+    for system in found:
+        system.find(["Warm-up: Jane Doe of Acme Corp in Paris, jane@example.org."])
+    return found
 
 
 def pin_one_core() -> str:
@@ -347,20 +277,34 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", type=Path, default=DATASET)
     parser.add_argument("--megabytes", type=int, default=8, help="size of the generated mixed corpus")
-    parser.add_argument("--mistakes", type=int, default=0, help="print this many false positives and negatives")
+    parser.add_argument("--compare-kilobytes", type=int, default=256, help="mixed corpus that all three read")
+    parser.add_argument("--rounds", type=int, default=2, help="runs of each system per input; the best counts")
+    parser.add_argument("--mistakes", type=int, default=0, help="print this many mistakes of Bastion with NER")
     args = parser.parse_args()
-    print(f"Bastion pattern tier: {pin_one_core()}")
+    print(f"Detection benchmark: {pin_one_core()}")
     started = time.perf_counter()
     detector = Detector()
-    print(f"compiled {len(detector.recognizers)} recognisers in {time.perf_counter() - started:.2f} s\n")
+    print(f"compiled {len(detector.recognizers)} recognisers in {time.perf_counter() - started:.2f} s")
+    found = systems(detector)
     samples = load(args.dataset)
-    tallies, mistakes = score(detector, samples)
-    print(f"Accuracy on {args.dataset.name} ({len(samples)} texts), {', '.join(TYPES)}:")
-    print("\n".join(accuracy_table(tallies)))
-    for line in sorted(Counter(mistakes).elements())[: args.mistakes]:
+    results = [score(system, samples) for system in found]
+    print(f"\nAccuracy on {args.dataset.name} ({len(samples)} texts):\n")
+    print("\n".join(accuracy_table(found, [tallies for tallies, _ in results])))
+    print("\n".join(["", *f1_targets(found, [tallies for tallies, _ in results])]))
+    for line in sorted(Counter(results[1][1]).elements())[: args.mistakes]:
         print("  ", line)
-    print()
-    print("\n".join(speed_table(detector, [text for text, _ in samples], args.megabytes)))
+    texts = [sample.text for sample in samples]
+    inputs = [
+        (f"presidio-research set, {len(texts)} texts", texts),
+        (
+            f"mixed corpus, {args.compare_kilobytes} KB in 4 KB prompts",
+            chunks(corpus(args.compare_kilobytes * 1000), 4_000),
+        ),
+    ]
+    print("\nThroughput on one core, the same inputs for all:\n")
+    print("\n".join(comparison_table(found, inputs, args.rounds)))
+    print("\nThe pattern tier alone:\n")
+    print("\n".join(speed_table(detector, texts, args.megabytes)))
 
 
 if __name__ == "__main__":

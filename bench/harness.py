@@ -105,12 +105,15 @@ class Bench:
         upstream = procs.process_cpu(self.upstream_pid) if self.upstream_pid not in (None, target.pid) else 0.0
         return spent, spent + upstream + procs.children_cpu()
 
+    def _script(self, headers: dict[str, str]) -> Path:
+        """The wrk script that sends the request (with ``headers``)."""
+        return load.wrk_script(self.folder, headers)
+
     def run(self, target: Target, concurrency: int, seconds: float) -> Measured:
         url = f"http://{procs.HOST}:{target.port}{PATH}"
         before, (spent, ours) = procs.core_times(), self._ours(target)
         if self.use_wrk:
-            script = load.wrk_script(self.folder, target.headers)
-            result = load.run_wrk(self.pin.clients, url, concurrency, seconds, script)
+            result = load.run_wrk(self.pin.clients, url, concurrency, seconds, self._script(target.headers))
         else:
             result = load.run_python(self.pin.clients, url, concurrency, seconds, target.headers)
         after, (spent_after, ours_after) = procs.core_times(), self._ours(target)
