@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 async def in_process(
     settings: Settings, env: Mapping[str, str] | None = None, client: tuple[str, int] = ("127.0.0.1", 50000)
 ) -> AsyncIterator[tuple[BastionApp, httpx.AsyncClient]]:
-    app = create_app(settings, env=env or {})
+    app = create_app(settings, env={} if env is None else env)
     await app.startup()
     try:
         transport = httpx.ASGITransport(app=app, client=client)

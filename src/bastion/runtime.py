@@ -29,10 +29,10 @@ from bastion.policy.redis_limits import connect, redis_limiter
 from bastion.protect.detect import Detector
 from bastion.protect.detect.ner import load_ner
 from bastion.protect.detect.tiers import Detection
-from bastion.routing.eligibility import vendors_from
-from bastion.routing.health import Health, MemoryHealth, thresholds_from
-from bastion.routing.probes import Prober, probes_for
-from bastion.routing.providers import build_provider
+from bastion.routing.catalog import Catalog, LiveRouting
+from bastion.routing.health import Health, MemoryHealth
+from bastion.routing.probes import Prober
+from bastion.routing.providers import build_provider, check_credentials
 from bastion.routing.redis_health import RedisHealth
 from bastion.routing.retry import RetryPolicy
 from bastion.routing.router import Router
@@ -40,12 +40,12 @@ from bastion.services import Services, open_services
 from bastion.store.changes import ChangeFeed, open_feed
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
 
     from fastapi import FastAPI
     from redis.asyncio import Redis
 
-    from bastion.config import Settings
+    from bastion.config import ProviderConfig, Settings
     from bastion.routing.providers.base import Provider
 
 
@@ -66,14 +66,19 @@ def make_detection(settings: Settings) -> Detection:
     return detection
 
 
-async def start_health(settings: Settings, providers: list[Provider], redis: Redis | None) -> tuple[Health, Prober]:
-    """The endpoints' circuit breakers (shared through Redis when there is one) and their active probes."""
-    thresholds = thresholds_from(settings.file.providers)
-    breakers: Health = RedisHealth(redis, thresholds) if redis is not None else MemoryHealth(thresholds)
+async def start_routing(
+    catalog: Catalog, feed: ChangeFeed, build: Callable[[ProviderConfig], Provider], redis: Redis | None
+) -> LiveRouting:
+    """The router over the catalog's providers and vendors, with the endpoints' circuit breakers (shared
+    through Redis when there is one) and their active probes; it follows the catalog from then on."""
+    breakers: Health = RedisHealth(redis, {}) if redis is not None else MemoryHealth({})
     await breakers.start()
-    prober = Prober(breakers, probes_for(providers))
+    prober = Prober(breakers, {})
     prober.start()
-    return breakers, prober
+    entries = await asyncio.to_thread(catalog.load)
+    live = LiveRouting(catalog, feed, Router((), health=breakers), build, entries, prober)
+    await live.adopt(entries)
+    return live
 
 
 @dataclass
@@ -82,7 +87,7 @@ class Runtime:
     services: Services
     feed: ChangeFeed
     session: aiohttp.ClientSession
-    providers: list[Provider]
+    routing: LiveRouting
     pipeline: Pipeline
     usage: KeyUsage
     audit: AuditLog
@@ -92,8 +97,6 @@ class Runtime:
     admin: AdminApp
     audit_api: FastAPI
     checkpointer: CheckpointTask
-    breakers: Health
-    prober: Prober
     redis: Redis | None = None
 
     @classmethod
@@ -105,11 +108,16 @@ class Runtime:
         feed = open_feed(services.engine)
         connector = aiohttp.TCPConnector(limit=0, limit_per_host=512, ttl_dns_cache=300)
         session = aiohttp.ClientSession(connector=connector, auto_decompress=True)
-        providers = [build_provider(p, session, os.environ if env is None else env) for p in settings.file.providers]
+        environ = os.environ if env is None else env
+        catalog = Catalog(
+            services.engine,
+            tuple(settings.file.providers),
+            tuple(settings.file.vendors),
+            check=lambda spec: check_credentials(spec, environ),
+        )
         metrics = Metrics()
         limiter, redis = make_limiter(settings)
-        vendors = vendors_from(settings.file.vendors)
-        breakers, prober = await start_health(settings, providers, redis)
+        routing = await start_routing(catalog, feed, lambda spec: build_provider(spec, session, environ), redis)
         usage = KeyUsage(services.keys.touch)
         usage.start()
         audit = AuditLog(services.engine)
@@ -121,7 +129,7 @@ class Runtime:
         pipeline = Pipeline(
             callers=CallerCache(services.keys.caller, feed),
             digest=services.keys.digest,
-            router=Router(providers, vendors=vendors, health=breakers),
+            router=routing.router,
             limiter=limiter,
             estimator=estimator,
             usage=usage,
@@ -130,27 +138,28 @@ class Runtime:
             protection=Protection(detection, vaults=services.vaults),
             retry=RetryPolicy.of(settings.file.routing),
             ip_limits=Limits(**server.ip_limits.model_dump()),
+            sync_routes=routing.sync,
         )
         trusted = networks(server.trusted_proxies)
-        reports = Source.of(services, settings.file)
-        control = Control(services.org, services.keys, pipeline, limiter, server.admin_rpm, tuple(trusted), reports)
+        reports = Source.of(services, settings.file, catalog)
+        control = Control(
+            services.org, services.keys, pipeline, limiter, server.admin_rpm, routing, tuple(trusted), reports
+        )
         return cls(
             settings=settings,
             services=services,
             feed=feed,
             session=session,
-            providers=providers,
+            routing=routing,
             pipeline=pipeline,
             usage=usage,
             audit=audit,
             openai=OpenAIRoutes(pipeline, metrics, server.max_body_bytes, trusted),
-            health=HealthRoutes(services.engine, len(providers), metrics, vendors=vendors, breakers=breakers),
+            health=HealthRoutes(services.engine, routing.router, metrics),
             metrics=metrics,
             admin=create_admin_app(control),
             audit_api=create_audit_app(control, AuditControl(checkpoints, services.engine)),
             checkpointer=checkpointer,
-            breakers=breakers,
-            prober=prober,
             redis=redis,
         )
 
@@ -158,11 +167,8 @@ class Runtime:
         await self.usage.stop()
         await self.audit.stop()
         await self.checkpointer.stop()
-        await self.prober.stop()
-        await self.breakers.stop()
+        await self.routing.stop()
         await self.pipeline.drain()
-        for provider in self.providers:
-            await provider.close()
         await self.session.close()
         if self.redis is not None:
             await self.redis.aclose()

@@ -45,6 +45,7 @@ EMAIL = "jana.novak@example.eu"
 PROMPT = f"Draft a reply to {EMAIL} about her delayed order."
 SENT = PROMPT.replace(EMAIL, "[EMAIL_ADDRESS_1]")  # what every upstream gets instead
 CHAT = "/chat/completions"
+OPS = "ops@routing.example"  # an organisation admin: changes providers and vendors over the admin API
 
 # Each fake as a provider: its kind, the vendor behind it, where it keeps data, and its priority (lower first).
 FAKES: dict[str, dict[str, Any]] = {
@@ -112,6 +113,7 @@ def gateway_config(urls: dict[str, str]) -> dict[str, Any]:
             {"name": EU, "residency": ["eu"], "data_policy": require},
             {"name": ANYWHERE, "data_policy": require},
         ],
+        "members": [{"email": OPS, "role": "admin", "projects": {EU: "admin"}}],
     }
 
 
@@ -480,3 +482,47 @@ def test_readyz_and_the_vendor_report_name_expired_and_expiring_attestations(rou
     assert (report["summary"]["expiring"], report["summary"]["expired"]) == (1, 1)
     holds = {row["provider"]: row["holds"] for row in report["sections"]["providers"]["rows"]}
     assert (holds["lapsed-eu-c"], holds["azure-eu-b"]) == ("", "dpa")
+
+
+# Providers and vendors over the admin API -------------------------------------------------------------------------
+
+
+def test_a_provider_and_vendor_added_over_the_admin_api_are_routed_by_within_the_rules(routing: Routing) -> None:
+    admin = {"Authorization": "Bearer " + routing.gateway.create_key(EU, "--member", OPS)}
+    api = f"{routing.gateway.url}/admin/v1"
+    lapsed = {"type": "dpa", "expires": str(TODAY - timedelta(days=1))}
+    vendor = httpx.post(f"{api}/vendors", json={"name": "late-signer", "attestations": [lapsed]}, headers=admin)
+    spec = {
+        "name": "api-eu-a",
+        "kind": "openai",
+        "vendor": "late-signer",
+        "residency": "eu",
+        "region": "eu-north-1",
+        "base_url": f"{routing.fakes['eu-a'].url}/v1",
+        "api_key_env": OPENAI_KEY_ENV,
+        "models": {"gpt-api": "fake-ok"},
+    }
+    created = httpx.post(f"{api}/providers", json=spec, headers=admin)
+    assert (vendor.status_code, created.status_code) == (201, 201), created.text
+    sdk = routing.sdk()
+    # Personal data needs a dpa, which the new vendor's lapsed: refused, and nothing was sent.
+    with pytest.raises(openai.APIStatusError) as refused:
+        sdk.chat(model="gpt-api", messages=ask())
+    assert (refused.value.status_code, refused.value.code) == (503, "no_eligible_upstream")
+    assert "api-eu-a lacks dpa" in refused.value.message
+    assert routing.counts()["eu-a"] == 0
+    # The renewed contract is recorded: the same request now goes, protected, with the key from the environment.
+    renewed = {"type": "dpa", "expires": str(TODAY + timedelta(days=365)), "evidence": {"document": "dpa-2027.pdf"}}
+    patched = httpx.patch(f"{api}/vendors/late-signer", json={"attestations": [renewed]}, headers=admin)
+    assert patched.json()["attestations"][0]["status"] == "valid"
+    headers, _, completion = sdk.raw_chat(model="gpt-api", messages=ask())
+    assert completion.choices[0].message.content == answer_to()
+    (received,) = routing.fakes["eu-a"].received()
+    assert received["body"]["messages"] == ask(SENT)
+    assert received["headers"]["authorization"] == f"Bearer {OPENAI_KEY}"
+    (forwarded,) = only(routing.audit(headers["x-bastion-request-id"]), "request.forwarded")
+    assert forwarded["route"] == {"provider": "api-eu-a", "region": "eu-north-1", "residency": "eu"}
+    # A project member cannot change where data goes.
+    member = {"Authorization": f"Bearer {routing.keys[EU]}"}
+    denied = httpx.delete(f"{api}/providers/api-eu-a", headers=member)
+    assert denied.status_code == 403

@@ -1,7 +1,8 @@
 """Two gateway processes sharing one PostgreSQL and one Redis behave as one gateway.
 
-Limits hold across them (together they admit no more than the limit), and a key revoked through
-the CLI is refused by both on the very next request.
+Limits hold across them (together they admit no more than the limit), a key revoked through
+the CLI is refused by both on the very next request, and a provider added over one's admin API
+serves requests on the other.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ class Replicas:
                 {
                     "providers": [{"name": "local", "kind": "echo", "models": ["echo-1"]}],
                     "projects": [{"name": self.project, "limits": {"rpm": RPM}}],
+                    "members": [{"email": "ops@acme.com", "role": "owner", "projects": {self.project: "admin"}}],
                 }
             )
         )
@@ -120,3 +122,36 @@ def test_a_revocation_reaches_every_gateway_on_the_next_request(replicas: Replic
     # PostgreSQL notifies every gateway; the next request on each must already be refused.
     codes = [httpx.get(f"{url}/v1/models", headers=headers).json()["error"]["code"] for url in replicas.urls]
     assert codes == ["key_revoked", "key_revoked"]
+
+
+def test_a_provider_added_on_one_gateway_serves_requests_on_the_other(replicas: Replicas) -> None:
+    admin = {
+        "Authorization": "Bearer " + replicas.cli("keys", "create", "-p", replicas.project, "--member", "ops@acme.com")
+    }
+    caller = {"Authorization": "Bearer " + replicas.cli("keys", "create", "-p", replicas.project)}
+    body = {"model": "echo-9", "messages": [{"role": "user", "content": "hi"}]}
+    first, second = replicas.urls
+    before = httpx.post(f"{second}/v1/chat/completions", json=body, headers=caller)
+    provider = {"name": "more", "kind": "echo", "models": ["echo-9"]}
+    created = httpx.post(f"{first}/admin/v1/providers", json=provider, headers=admin)
+
+    def served() -> bool:
+        return httpx.post(f"{second}/v1/chat/completions", json=body, headers=caller).status_code == 200
+
+    wait_until(served, 5, "the other gateway to route to the new provider")
+    listed = httpx.get(f"{second}/admin/v1/providers", headers=admin).json()["data"]
+    removed = httpx.delete(f"{second}/admin/v1/providers/more", headers=admin)
+
+    def refused() -> httpx.Response | None:
+        response = httpx.post(f"{first}/v1/chat/completions", json=body, headers=caller)
+        return response if response.status_code == 404 else None
+
+    after = wait_until(refused, 5, "the first gateway to drop the removed provider")
+    assert (before.status_code, before.json()["error"]["code"]) == (404, "model_not_found")
+    assert created.status_code == 201
+    assert {(p["name"], p["source"], p["active"]) for p in listed} == {
+        ("local", "config", True),
+        ("more", "admin", True),
+    }
+    assert removed.status_code == 200
+    assert (after.status_code, after.json()["error"]["code"]) == (404, "model_not_found")

@@ -19,40 +19,27 @@ from bastion.routing.eligibility import expiring
 from bastion.store.engine import ping
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
-
     from sqlalchemy import Engine
 
-    from bastion.routing.eligibility import Vendor
-    from bastion.routing.health import Health
+    from bastion.routing.router import Router
 
 
 class HealthRoutes:
-    def __init__(
-        self,
-        engine: Engine,
-        upstreams: int,
-        metrics: Metrics,
-        *,
-        vendors: Mapping[str, Vendor] | None = None,
-        breakers: Health | None = None,
-    ) -> None:
+    def __init__(self, engine: Engine, router: Router, metrics: Metrics) -> None:
         self._engine = engine
-        self._upstreams = upstreams
+        self._router = router
         self._metrics = metrics
-        self._vendors = dict(vendors or {})
-        self._breakers = breakers
 
     async def healthz(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         await send_bytes(send, 200, b'{"status":"ok"}', "application/json")
 
     async def readyz(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         store = await asyncio.to_thread(ping, self._engine)
-        ready = store and self._upstreams > 0
-        checks: dict[str, Any] = {"store": "ok" if store else "unreachable", "upstreams": self._upstreams}
-        if self._breakers is not None:
-            checks["circuits"] = {name: view["state"] for name, view in self._breakers.snapshot().items()}
-        notices = [item.to_json() for item in expiring(self._vendors.values(), datetime.now(UTC).date())]
+        upstreams = len(self._router.providers)
+        ready = store and upstreams > 0
+        checks: dict[str, Any] = {"store": "ok" if store else "unreachable", "upstreams": upstreams}
+        checks["circuits"] = {name: view["state"] for name, view in self._router.health.snapshot().items()}
+        notices = [item.to_json() for item in expiring(self._router.vendors.values(), datetime.now(UTC).date())]
         body: dict[str, Any] = {"status": "ready" if ready else "not_ready", "checks": checks}
         if notices:
             body["attestations"] = notices

@@ -14,7 +14,7 @@ from bastion.cli.common import ConfigOption, fail, settings_or_exit
 from bastion.config import FileConfig, ProjectConfig, ProviderConfig, Settings, settings_from
 from bastion.errors import BastionError
 from bastion.obs import logs
-from bastion.routing.providers import build_provider
+from bastion.routing.providers import check_credentials
 from bastion.services import open_services
 
 if TYPE_CHECKING:
@@ -31,7 +31,7 @@ def _check_startable(settings: Settings) -> None:
     try:
         open_services(settings).close()
         for provider in settings.file.providers:
-            build_provider(provider, None, os.environ)  # type: ignore[arg-type]
+            check_credentials(provider, os.environ)
     except BastionError as exc:
         raise fail(exc.message) from exc
 

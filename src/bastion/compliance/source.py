@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 
 from bastion.compliance.report import LogReference, Report
 from bastion.errors import NotFound
+from bastion.routing.catalog import Catalog
 from bastion.store import tables
 
 if TYPE_CHECKING:
@@ -60,24 +61,37 @@ class Source:
     org: OrgService
     keys: KeyService
     audit_keys: AuditKeys
-    providers: tuple[ProviderConfig, ...] = ()
-    vendors: tuple[VendorConfig, ...] = ()
+    catalog: Catalog
     declared: frozenset[str] = frozenset()  # member addresses the config file declares
     clock: Callable[[], datetime] = field(default=_utcnow)
 
     @classmethod
-    def of(cls, services: Services, file: FileConfig, clock: Callable[[], datetime] | None = None) -> Source:
-        """The source over ``services``, with the providers and members ``file`` declares."""
+    def of(
+        cls,
+        services: Services,
+        file: FileConfig,
+        catalog: Catalog | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> Source:
+        """The source over ``services``, with the members ``file`` declares and the providers and vendors of
+        ``catalog`` (by default: the file's and those added over the admin API)."""
         return cls(
             services.engine,
             services.org,
             services.keys,
             services.audit_keys,
-            tuple(file.providers),
-            tuple(file.vendors),
+            catalog or Catalog(services.engine, tuple(file.providers), tuple(file.vendors)),
             frozenset(member.email.lower() for member in file.members),
             clock or _utcnow,
         )
+
+    @property
+    def providers(self) -> tuple[ProviderConfig, ...]:
+        return self.catalog.load().providers
+
+    @property
+    def vendors(self) -> tuple[VendorConfig, ...]:
+        return self.catalog.load().vendors
 
     def now(self) -> datetime:
         return self.clock()

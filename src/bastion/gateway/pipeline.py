@@ -40,7 +40,7 @@ from bastion.routing.providers.base import Call, Reply
 from bastion.routing.retry import RetryPolicy, endpoint_failed
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Awaitable, Callable
 
     from bastion.gateway.context import RequestContext
     from bastion.gateway.protection import Inspected, Protection
@@ -73,6 +73,7 @@ class Pipeline:
         retry: RetryPolicy | None = None,
         ip_limits: Limits | None = None,
         clock: Callable[[], datetime] | None = None,
+        sync_routes: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._recorder = recorder
         self._protection = protection
@@ -87,6 +88,7 @@ class Pipeline:
         self._ip_limits = ip_limits or Limits()
         self._clock = clock or (lambda: datetime.now(UTC))
         self._settling: set[asyncio.Task[None]] = set()
+        self._sync_routes = sync_routes or _unchanged
 
     async def run(self, ctx: RequestContext) -> Result:
         """Carry one chat or embeddings request through every step; return the reply or its event stream.
@@ -124,6 +126,7 @@ class Pipeline:
             await self._recorder.refused(ctx, exc)
             raise
         allowed = ctx.caller.project.models
+        await self._sync_routes()
         await self._recorder.completed(ctx, 200, None, None)
         return {model: owner for model, owner in self._router.models().items() if allowed is None or model in allowed}
 
@@ -209,6 +212,7 @@ class Pipeline:
         decision = ctx.inspected.decision if ctx.inspected else None
         data_class, tags = (decision.data_class, decision.tags) if decision else (project.data_policy.default_class, ())
         needed = requirement(project.residency, project.data_policy.require, data_class, tags)
+        await self._sync_routes()
         plan = await self._router.plan(ctx.model, needed, project=project.name)
         ctx.routing = plan.reasoning
         return plan
@@ -351,6 +355,10 @@ class Pipeline:
 
     def count_upstream_error(self, provider: str, exc: UpstreamError) -> None:
         self._metrics.upstream_errors.labels(provider, str(exc.status)).inc()
+
+
+async def _unchanged() -> None:
+    """The routes of a gateway without a catalog to follow: those it started with."""
 
 
 async def _first_event_in(events: AsyncGenerator[bytes, None]) -> AsyncGenerator[bytes, None]:

@@ -41,6 +41,9 @@ MATRIX: dict[str, Action] = {
     "invites.write": _action("org", "owner admin", "create and revoke invites"),
     "projects.create": _action("org", "owner admin", "create projects"),
     "projects.delete": _action("org", "owner admin", "delete the key's project (revokes all its keys)"),
+    "routing.write": _action(
+        "org", "owner admin", "add, change and remove providers and vendors (not those bastion.yaml declares)"
+    ),
     "reports.read": _action("org", "owner admin reader", "read compliance reports of the whole organisation"),
     "project.read": _action("project", "admin member reader", "read the project, its service accounts and keys"),
     "project.write": _action("project", "admin", "change the project's settings"),

@@ -52,6 +52,9 @@ class Health(Protocol):
     def snapshot(self) -> dict[str, dict[str, Any]]:
         """Every endpoint's state for /readyz and the admin API."""
 
+    def configure(self, thresholds: Mapping[str, Thresholds]) -> None:
+        """Use these breakers' thresholds from now on (providers were added, changed or removed)."""
+
     async def start(self) -> None: ...
 
     async def stop(self) -> None: ...
@@ -69,6 +72,12 @@ class Endpoints:
         self._thresholds = dict(thresholds)
         self.breakers: dict[str, Breaker] = {}
         self._ewma: dict[str, float] = {}
+
+    def configure(self, thresholds: Mapping[str, Thresholds]) -> None:
+        self._thresholds = dict(thresholds)
+        for gone in set(self.breakers) - set(thresholds):
+            del self.breakers[gone]
+            self._ewma.pop(gone, None)
 
     def rules(self, provider: str) -> Thresholds:
         """A provider's thresholds; one Bastion was not configured with gets the defaults."""
@@ -128,6 +137,9 @@ class MemoryHealth:
 
     def snapshot(self) -> dict[str, dict[str, Any]]:
         return self._endpoints.snapshot(self._now())
+
+    def configure(self, thresholds: Mapping[str, Thresholds]) -> None:
+        self._endpoints.configure(thresholds)
 
     async def start(self) -> None:
         """Nothing runs in the background: state changes only with requests."""

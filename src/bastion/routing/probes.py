@@ -44,6 +44,7 @@ class Prober:
         self._timer = timer
         self._sleep = sleep
         self._tasks: list[asyncio.Task[None]] = []
+        self._started = False
 
     async def round(self, provider: str) -> bool | None:
         """Probe once if the circuit allows it now; the outcome, or None when no probe was due."""
@@ -62,7 +63,18 @@ class Prober:
 
     def start(self) -> None:
         loop = asyncio.get_running_loop()
+        self._started = True
         self._tasks = [loop.create_task(self._run(name, interval)) for name, (interval, _) in self._probes.items()]
+
+    async def replace(self, probes: Mapping[str, tuple[float, Probe]]) -> None:
+        """Probe these endpoints from now on (providers were added, changed or removed)."""
+        if dict(probes) == self._probes:
+            return
+        started = self._started
+        await self.stop()
+        self._probes = dict(probes)
+        if started:
+            self.start()
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -71,6 +83,7 @@ class Prober:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
+        self._started = False
 
     async def _run(self, provider: str, interval: float) -> None:
         while True:

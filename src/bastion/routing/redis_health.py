@@ -184,6 +184,11 @@ class RedisHealth:
     def snapshot(self) -> dict[str, dict[str, Any]]:
         return self._local.snapshot(self._now())
 
+    def configure(self, thresholds: Mapping[str, Thresholds]) -> None:
+        self._local.configure(thresholds)
+        for gone in set(self._pending) - set(thresholds):
+            del self._pending[gone]
+
     async def sync(self) -> None:
         """Push the outcomes counted since the last sync and take the shared state in place of the copies.
 

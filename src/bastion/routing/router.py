@@ -57,15 +57,22 @@ class Router:
         clock: Callable[[], datetime] | None = None,
         rng: random.Random | None = None,
     ) -> None:
-        self.providers = sorted(providers, key=lambda provider: provider.config.priority)
-        self.vendors = dict(vendors or {})
+        self.providers: list[Provider] = []
+        self.vendors: dict[str, Vendor] = {}
+        self._routes: dict[str, list[Route]] = {}
+        self.update(providers, vendors or {})
         self.health = health or MemoryHealth(thresholds_from(p.config for p in self.providers))
         self._clock = clock or (lambda: datetime.now(UTC))
         self._random = rng or random.SystemRandom()
-        self._routes: dict[str, list[Route]] = {}
-        for provider in self.providers:
+
+    def update(self, providers: Iterable[Provider], vendors: Mapping[str, Vendor]) -> None:
+        """Route by these providers and vendors from now on; plans already made keep their routes."""
+        ordered = sorted(providers, key=lambda provider: provider.config.priority)
+        routes: dict[str, list[Route]] = {}
+        for provider in ordered:
             for ours, theirs in provider.config.models.items():
-                self._routes.setdefault(ours, []).append(Route(provider, theirs))
+                routes.setdefault(ours, []).append(Route(provider, theirs))
+        self.providers, self.vendors, self._routes = ordered, dict(vendors), routes
 
     def models(self) -> dict[str, str]:
         """Each model Bastion serves, with the provider that serves it first."""

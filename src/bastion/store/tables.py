@@ -198,6 +198,18 @@ vaults = Table(
     Column("expires_at", UTCDateTime(), nullable=False),
 )
 
+# Providers and vendors added over the admin API (those of bastion.yaml are not stored): each row is the
+# entry as the config file would spell it, validated by the same spec.
+routing_entries = Table(
+    "routing_entries",
+    metadata,
+    Column("kind", String(16), primary_key=True),  # provider | vendor
+    Column("name", String(64), primary_key=True),
+    Column("spec", JSON, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
 # One counter per kind of cached object; bumping it tells every gateway process to drop its cache.
 revisions = Table(
     "revisions",

@@ -22,7 +22,7 @@ from bastion.identity.keys import Owner
 from bastion.services import open_services
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable
+    from collections.abc import AsyncIterator, Callable, Mapping
     from contextlib import AbstractAsyncContextManager
     from pathlib import Path
 
@@ -141,15 +141,18 @@ async def admin_org(
     template: Template,
     tmp_path: Path,
     file: dict[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
     **server: Any,
 ) -> AsyncIterator[AdminOrg]:
-    """The gateway in-process on a copy of the template's store (``file``: more of the config, e.g. providers)."""
+    """The gateway in-process on a copy of the template's store (``file``: more of the config, e.g. providers;
+    ``env``: the environment it reads provider keys from)."""
     copy = tmp_path / "admin-org" / "bastion.db"
     copy.parent.mkdir()
     for suffix in ("", "-wal", "-shm"):
         if (source := template.database.with_name(template.database.name + suffix)).exists():
             shutil.copy(source, copy.with_name(copy.name + suffix))
-    async with in_process(make_settings(f"sqlite:///{copy}", server=server, **(file or {}))) as (app, http):
+    settings = make_settings(f"sqlite:///{copy}", server=server, **(file or {}))
+    async with in_process(settings, env) as (app, http):
         org = template.org
         yield AdminOrg(http, runtime_of(app).services, dict(org.keys), dict(org.ids), list(org.markers))
 

@@ -319,7 +319,12 @@ async def test_openapi_lists_every_route(make_org: MakeOrg) -> None:
         *(("GET", keys), ("POST", keys), ("POST", keys + "/{key_id}/rotate"), ("POST", keys + "/{key_id}/revoke")),
         *(("GET", "/admin/v1/keys/due"), ("GET", p + "/events")),
         ("GET", "/admin/v1/reports/{name}"),
-        *(("GET", "/admin/v1/providers"), ("GET", "/admin/v1/providers/{name}"), ("GET", "/admin/v1/vendors")),
+        *((method, "/admin/v1/" + kind) for method in ("GET", "POST") for kind in ("providers", "vendors")),
+        *(
+            (method, f"/admin/v1/{kind}/{{name}}")
+            for method in ("GET", "PATCH", "DELETE")
+            for kind in ("providers", "vendors")
+        ),
     }
     components = schema.json()["components"]
     assert "limits" in str(components["schemas"]["ProjectPatch"])

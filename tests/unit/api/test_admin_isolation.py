@@ -107,8 +107,10 @@ def expected_towards_beta(case: Case, role: str) -> int:
 
 # Reports are isolated by role rather than by key alone (organisation readers see every project): their
 # isolation and matrix cases are in test_reports_api.py. Providers and vendors belong to no project (the
-# configured upstreams, the same for every key): test_admin_routing.py checks who may read them.
-ELSEWHERE = {("GET", "/reports/{name}"), ("GET", "/providers"), ("GET", "/providers/{name}"), ("GET", "/vendors")}
+# upstreams, the same for every key): test_admin_routing.py checks who may read and change them.
+ELSEWHERE = {("GET", "/reports/{name}")} | {
+    (route.method, route.path) for route in ROUTES if route.path.startswith(("/providers", "/vendors"))
+}
 
 
 def test_every_route_with_a_key_has_isolation_cases() -> None:

@@ -20,9 +20,11 @@ def member(org_role: str, project_role: str | None) -> Principal:
 # (org role, role in the key's project) -> the actions allowed; owners and admins are admin in every project.
 EXPECTED = {
     ("owner", "admin"): "org.read members.write members.owner invites.write projects.create projects.delete "
-    "reports.read project.read project.write service_accounts.write keys.write keys.write_own events.read "
+    "routing.write reports.read project.read project.write service_accounts.write keys.write keys.write_own "
+    "events.read "
     "project_reports.read",
-    ("admin", "admin"): "org.read members.write invites.write projects.create projects.delete reports.read "
+    ("admin", "admin"): "org.read members.write invites.write projects.create projects.delete routing.write "
+    "reports.read "
     "project.read project.write service_accounts.write keys.write keys.write_own events.read project_reports.read",
     ("member", "admin"): "org.read project.read project.write service_accounts.write keys.write keys.write_own "
     "events.read project_reports.read",

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bastion.api.admin_routes.problems import invalid
 from bastion.config import (
+    AttestationConfig,
     DataPolicyConfig,
     Duration,
     Environment,
@@ -24,6 +25,7 @@ from bastion.config import (
     Network,
     Permission,
     ProjectRole,
+    ProviderKind,
     Residency,
     Role,
 )
@@ -44,6 +46,29 @@ class ProjectPatch(Body):
     data_policy: DataPolicyConfig | None = Field(
         default=None, description="Merged field by field into the current policy (entities, output, require ...)."
     )
+
+
+class ProviderPatch(Body):
+    """The fields to change; ``timeouts`` and ``breaker`` merge field by field, ``models`` is replaced whole."""
+
+    kind: ProviderKind | None = None
+    vendor: Name | None = None
+    base_url: str | None = None
+    api_key_env: str | None = None
+    api_version: str | None = None
+    region: str | None = None
+    residency: Residency | None = None
+    models: dict[str, str] | list[str] | None = None
+    priority: int | None = None
+    weight: int | None = None
+    timeouts: dict[str, float] | None = None
+    breaker: dict[str, Any] | None = None
+
+
+class VendorPatch(Body):
+    """The vendor's attestations, replaced whole."""
+
+    attestations: list[AttestationConfig] | None = None
 
 
 class MemberPatch(Body):

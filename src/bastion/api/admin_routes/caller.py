@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from bastion.identity.network import IPAddress
     from bastion.identity.org import OrgService
     from bastion.policy.limits import Limiter
+    from bastion.routing.catalog import LiveRouting
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,7 @@ class Control:
     pipeline: Pipeline
     limiter: Limiter
     admin_rpm: int
+    routing: LiveRouting  # providers and vendors, and the router that follows them
     trusted: tuple[IPNetwork, ...] = ()
     reports: Source | None = None  # what the compliance reports read
 

@@ -45,6 +45,8 @@ def _sentence(error: Any, path: str) -> str:
     kind = error.get("type")
     if kind == "extra_forbidden":
         return f"'{path}' is not a field this route accepts; remove it (see /admin/v1/docs)"
+    if not path and kind == "value_error":  # a rule across fields, e.g. "a provider of kind 'azure' needs api_version"
+        return str(error.get("msg", "")).removeprefix("Value error, ")
     if not path:
         return "the body must be a JSON object sent with 'Content-Type: application/json'"
     if kind == "missing":
