@@ -14,6 +14,7 @@ from bastion.cli.common import ConfigOption, fail, settings_or_exit
 from bastion.config import FileConfig, ProjectConfig, ProviderConfig, Settings, settings_from
 from bastion.errors import BastionError
 from bastion.obs import logs
+from bastion.routing.catalog import Catalog
 from bastion.routing.providers import check_credentials
 from bastion.services import open_services
 
@@ -27,9 +28,19 @@ DEMO_PROJECT = "demo"
 
 
 def _check_startable(settings: Settings) -> None:
-    """Fail before listening: the store opens, and every provider has what it needs (e.g. its key)."""
+    """Fail before listening: the store opens, a provider is configured (in the file or over the admin API),
+    and every provider of the file has what it needs (e.g. its key)."""
     try:
-        open_services(settings).close()
+        services = open_services(settings)
+        try:
+            stored = Catalog(services.engine).load().providers
+        finally:
+            services.close()
+        if not settings.file.providers and not stored:
+            raise fail(
+                f"{settings.source}: no providers are configured; add one under 'providers:' (see "
+                "examples/minimal.yaml), or over the admin API (POST /admin/v1/providers) of a running gateway"
+            )
         for provider in settings.file.providers:
             check_credentials(provider, os.environ)
     except BastionError as exc:
@@ -70,10 +81,6 @@ def _run(settings: Settings, host: str | None, port: int | None) -> None:
 def serve(config: ConfigOption = None, host: HostOption = None, port: PortOption = None) -> None:
     """Run the gateway with the providers and projects of the config file."""
     settings = settings_or_exit(config)
-    if not settings.file.providers:
-        raise fail(
-            f"{settings.source}: no providers are configured; add one under 'providers:' (see examples/minimal.yaml)"
-        )
     _check_startable(settings)
     _run(settings, host, port)
 

@@ -7,12 +7,16 @@ import pytest
 from typer.testing import CliRunner
 
 from bastion.cli.main import app
-from bastion.cli.serve import demo_settings
+from bastion.cli.serve import _check_startable, demo_settings
+from bastion.config import ProviderConfig
+from bastion.routing.catalog import Catalog
+from bastion.services import open_services
 
 if TYPE_CHECKING:
     from collections.abc import Callable
     from pathlib import Path
 
+    from bastion.config import Settings
     from conftest import Ran
 
 CONFIG = """\
@@ -76,6 +80,16 @@ def test_serve_needs_a_provider(cli: Callable[..., Ran], tmp_path: Path) -> None
     empty.write_text("organization: acme\n")
     ran = cli("serve", "--config", str(empty))
     assert ran.code == 2 and "no providers are configured" in ran.err
+
+
+def test_a_provider_added_over_the_admin_api_is_enough_to_serve(make_settings: Callable[..., Settings]) -> None:
+    settings = make_settings(organization="acme")
+    services = open_services(settings)
+    try:
+        Catalog(services.engine).create("cli:test", ProviderConfig(name="local", kind="echo", models={"e": "e"}))
+    finally:
+        services.close()
+    _check_startable(settings)  # no exit: the stored provider counts
 
 
 def test_demo_settings_use_the_echo_model() -> None:
