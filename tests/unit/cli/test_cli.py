@@ -126,5 +126,13 @@ def test_scan_is_a_bastion_command() -> None:
     result = CliRunner().invoke(app, ["scan"], input="write to jane@acme.com\n")
     assert result.exit_code == 0
     (finding,) = json.loads(result.stdout)
-    assert (finding["type"], finding["start"], finding["end"]) == ("EMAIL_ADDRESS", 9, 22)
+    assert (finding["type"], finding["span"], finding["start"], finding["end"]) == ("EMAIL_ADDRESS", [9, 22], 9, 22)
     assert "jane@acme.com" not in result.stdout
+
+
+def test_scan_with_ner_finds_names_too() -> None:
+    text = "Ask Maria Gonzalez in Madrid, or mail maria@acme.com\n"
+    result = CliRunner().invoke(app, ["scan", "--ner", "--show-values"], input=text)
+    assert result.exit_code == 0, result.output
+    found = {(finding["type"], finding["value"]) for finding in json.loads(result.stdout)}
+    assert {("PERSON", "Maria Gonzalez"), ("EMAIL_ADDRESS", "maria@acme.com")} <= found
