@@ -19,8 +19,15 @@ def test_scan_prints_findings_without_values() -> None:
     code, out = run(stdin="mail jane@example.org, card 4111 1111 1111 1111\n")
     assert code == 0
     assert json.loads(out) == [
-        {"type": "EMAIL_ADDRESS", "start": 5, "end": 21, "score": 1.0, "recognizer": "email"},  # "mail" before it
-        {"type": "CREDIT_CARD", "start": 28, "end": 47, "score": 1.0, "recognizer": "credit_card"},
+        {
+            "type": "EMAIL_ADDRESS",
+            "span": [5, 21],
+            "start": 5,
+            "end": 21,
+            "score": 1.0,
+            "recognizer": "email",
+        },  # "mail" before it
+        {"type": "CREDIT_CARD", "span": [28, 47], "start": 28, "end": 47, "score": 1.0, "recognizer": "credit_card"},
     ]
     assert "jane@example.org" not in out and "4111" not in out
 
