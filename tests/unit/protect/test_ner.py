@@ -182,6 +182,21 @@ def test_detection_runs_the_ner_tier_only_when_asked() -> None:
     assert [named(text, both[0]), both[1]] == [[("PERSON", "Jane Doe"), ("EMAIL_ADDRESS", "jane.doe@example.org")], []]
 
 
+def test_country_names_fill_in_where_the_pipeline_found_nothing() -> None:
+    text = "Jordan Smith flew from Finland to Georgia for the Norway Cup."
+    ruler, _ = make_ruler_tier(
+        [{"label": "PERSON", "pattern": "Jordan Smith"}, {"label": "ORG", "pattern": "the Norway Cup"}]
+    )
+    findings = ruler.scan(text)
+    assert named(text, findings) == [
+        ("PERSON", "Jordan Smith"),
+        ("LOCATION", "Finland"),
+        ("LOCATION", "Georgia"),
+        ("ORGANIZATION", "the Norway Cup"),  # the pipeline's reading stands
+    ]
+    assert [finding.recognizer for finding in findings] == ["spacy_ner", "country_name", "country_name", "spacy_ner"]
+
+
 def test_a_missing_model_names_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(ner_module, "MODELS", ("no_such_spacy_model",))
     assert not ner_available()

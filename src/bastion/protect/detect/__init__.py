@@ -4,11 +4,11 @@ from the optional NER tier for projects that turn it on (``Detection.detect_text
 from __future__ import annotations
 
 from bastion.protect.detect.engine import Detector
-from bastion.protect.detect.finding import Finding
+from bastion.protect.detect.finding import Finding, merge
 from bastion.protect.detect.ner import NerTier, load_ner, ner_available
 from bastion.protect.detect.recognizer import Recognizer
 from bastion.protect.detect.recognizers import ENTITIES, RECOGNIZERS
-from bastion.protect.detect.tiers import Detection, merge
+from bastion.protect.detect.tiers import Detection
 
 __all__ = [
     "ENTITIES",

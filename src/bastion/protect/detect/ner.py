@@ -1,6 +1,7 @@
 """The NER tier: people, places and organisations, which no pattern describes, found by spaCy's small English
-pipeline. Optional (``pip install 'bastion-gateway[ner]'``) and slow next to the pattern tier: a project turns it
-on with ``data_policy.ner``. Only the ``ner`` component runs; nothing is downloaded at run time.
+pipeline, and country names from a list (``countries``), which that pipeline often misses. Optional
+(``pip install 'bastion-gateway[ner]'``) and slow next to the pattern tier: a project turns it on with
+``data_policy.ner``. Only the ``ner`` component runs; nothing is downloaded at run time.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import threading
 from typing import TYPE_CHECKING
 
 from bastion.errors import ConfigError
-from bastion.protect.detect.finding import Finding
+from bastion.protect.detect.countries import find_countries
+from bastion.protect.detect.finding import Finding, merge
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
@@ -101,7 +103,8 @@ class NerTier:
         return self.scan_many([text])[0]
 
     def scan_many(self, texts: Sequence[str], batch_size: int = 64) -> list[list[Finding]]:
-        """``scan`` over each text, batched through the pipeline: the findings of each, in order."""
+        """``scan`` over each text, batched through the pipeline: the findings of each, in order. A country name
+        counts where spaCy found nothing that overlaps it: "Jordan Smith" stays the person spaCy read."""
         pieces = [(index, offset, piece) for index, text in enumerate(texts) for offset, piece in _pieces(text)]
         found: list[list[Finding]] = [[] for _ in texts]
         with self._lock:
@@ -111,7 +114,7 @@ class NerTier:
                 found[index].extend(_findings(doc, offset))
             if len(nlp.vocab) > self._limit:
                 self._nlp = None
-        return found
+        return [merge(named, list(find_countries(text))) for text, named in zip(texts, found, strict=True)]
 
     def _pipeline(self) -> Language:
         if self._nlp is None:
