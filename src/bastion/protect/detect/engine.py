@@ -14,7 +14,7 @@ import threading
 import unicodedata
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 import hyperscan
 
@@ -131,9 +131,11 @@ class _Kept:
         self.findings.insert(index, finding)
 
 
-def _collect(pattern: int, start: int, end: int, flags: int, hits: object) -> None:
-    """Hyperscan's match callback: note the match in the list given as context."""
-    cast("list[_Hit]", hits).append((pattern, start, end))
+class _Hits(list[_Hit]):
+    """The matches of one scan, and Hyperscan's match callback that notes them."""
+
+    def __call__(self, pattern: int, start: int, end: int, flags: int, context: object) -> None:
+        self.append((pattern, start, end))
 
 
 def _char_offsets(data: bytes, hits: list[_Hit]) -> list[_Hit]:
@@ -200,8 +202,8 @@ class Detector:
             data = text.encode("utf-8")
         except UnicodeEncodeError:  # lone surrogates: the careful path replaces them
             return normalize(text)
-        hits: list[_Hit] = []
-        self._foldable.scan(data, match_event_handler=_collect, context=hits, scratch=self._scratch("fold"))
+        hits = _Hits()
+        self._foldable.scan(data, match_event_handler=hits, scratch=self._scratch("fold"))
         spans = sorted((start, end) for _, start, end in _char_offsets(data, hits))
         if all(pattern == _ONE_FOR_ONE for pattern, _, _ in hits):
             return substitute(text, [start for start, _ in spans])
@@ -211,18 +213,22 @@ class Detector:
         """One scan: the longest match of each recogniser at each start (Hyperscan reports every end, with
         its leftmost start), and where context words are."""
         data = text.encode("utf-8")
-        hits: list[_Hit] = []
-        self._database.scan(data, match_event_handler=_collect, context=hits, scratch=self._scratch("match"))
-        if len(data) != len(text):
-            hits = _char_offsets(data, hits)
-        patterns = len(self._owners)
+        hits = _Hits()
+        self._database.scan(data, match_event_handler=hits, scratch=self._scratch("match"))
+        patterns, owners = len(self._owners), self._owners
         longest: dict[tuple[int, int], int] = {}
+        words: list[_Hit] = []
         for pattern, start, end in hits:
-            if pattern < patterns:
-                key = (self._owners[pattern], start)
-                if end > longest.get(key, -1):
-                    longest[key] = end
-        return longest, _Nearby((pattern - patterns, start, end) for pattern, start, end in hits if pattern >= patterns)
+            if pattern >= patterns:
+                words.append((pattern - patterns, start, end))
+            elif end > longest.get((owners[pattern], start), -1):
+                longest[owners[pattern], start] = end
+        if len(data) != len(text):  # byte offsets to characters, once the longest matches are known
+            count = len(longest)
+            kept = _char_offsets(data, [(owner, start, end) for (owner, start), end in longest.items()] + words)
+            longest = {(owner, start): end for owner, start, end in kept[:count]}
+            words = kept[count:]
+        return longest, _Nearby(words)
 
     def _select(self, text: str, candidates: dict[tuple[int, int], int], nearby: _Nearby) -> list[Finding]:
         """Keep one finding per stretch of text: higher priority, then higher score, then longer, then earlier.

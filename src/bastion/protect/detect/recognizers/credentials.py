@@ -51,8 +51,9 @@ def placeholder(value: str) -> bool:
 
 def _classes(value: str) -> int:
     """How many of lower case, upper case, digits and other characters ``value`` uses."""
-    found = {index for char in value for index, test in enumerate(_CLASSES) if test(char)}
-    return len(found) + any(not char.isalnum() for char in value)
+    chars = set(value)  # each distinct character tested once
+    found = sum(any(test(char) for char in chars) for test in _CLASSES)
+    return found + any(not char.isalnum() for char in chars)
 
 
 def assignment_score(fewest: int, least_bits: float) -> Validator:
