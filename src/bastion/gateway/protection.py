@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from bastion.identity.model import Project
     from bastion.policy.data import DataPolicy, Decision
     from bastion.protect.detect import Detector, Finding
+    from bastion.protect.detect.engine import Validations
     from bastion.protect.detect.tiers import Detection
     from bastion.protect.vaults import Stored, VaultStore
 
@@ -87,7 +88,8 @@ class Protection:
         """Classify and protect the request; the decision's ``refusal()`` says whether to refuse it instead."""
         policy = project.data_policy
         found = parts(endpoint, body)
-        findings = await self._scan([part.text for part in found], ner=policy.ner)
+        memo: Validations = {}  # the answer repeats the prompt's values: each is validated once per request
+        findings = await self._scan([part.text for part in found], ner=policy.ner, memo=memo)
         counted = [[finding for finding in part if policy.counts(finding)] for part in findings]
         decision = classify(
             policy,
@@ -99,17 +101,17 @@ class Protection:
         supplied = [
             part.text[f.start : f.end] for part, part_found in zip(found, findings, strict=True) for f in part_found
         ]
-        masker = _masker(self._detector, policy, supplied) if endpoint == "chat.completions" else None
+        masker = _masker(self._detector, policy, supplied, memo) if endpoint == "chat.completions" else None
         if not any(policy.action(t) in ("tokenize", "redact") for t in decision.counts):
             return Inspected(decision, None, Vault(), masker)
         texts, vault = await self._protect(project, found, counted)
         changed = {part.path: text for part, text in zip(found, texts, strict=True) if text != part.text}
         return Inspected(decision, replaced(body, changed), vault.used(), masker)
 
-    async def _scan(self, texts: list[str], *, ner: bool) -> list[list[Finding]]:
+    async def _scan(self, texts: list[str], *, ner: bool, memo: Validations) -> list[list[Finding]]:
         if not ner and sum(map(len, texts)) <= OFFLOAD_CHARS:
-            return self._detector.scan_many(texts)
-        return await asyncio.to_thread(self._detection.detect_texts, texts, ner=ner)
+            return self._detector.scan_many(texts, memo)
+        return await asyncio.to_thread(self._detection.detect_texts, texts, ner=ner, memo=memo)
 
     async def _protect(
         self, project: Project, found: list[Part], counted: list[list[Finding]]
@@ -141,7 +143,7 @@ class Protection:
         )
 
 
-def _masker(detector: Detector, policy: DataPolicy, supplied: list[str]) -> OutputMasker | None:
+def _masker(detector: Detector, policy: DataPolicy, supplied: list[str], memo: Validations) -> OutputMasker | None:
     """The answer's masker: types the output policy names take its action; the others are masked when
     ``mask_unsupplied`` is on, unless the input policy lets the type through (``allow``)."""
     actions: dict[str, Any] = {}
@@ -152,6 +154,6 @@ def _masker(detector: Detector, policy: DataPolicy, supplied: list[str]) -> Outp
         return None
 
     def detect(text: str) -> list[Finding]:
-        return [finding for finding in detector.scan(text) if policy.counts(finding)]
+        return [finding for finding in detector.scan(text, memo) if policy.counts(finding)]
 
     return OutputMasker(detect, supplied=supplied, policy=actions, default="allow")

@@ -136,3 +136,33 @@ def test_scanning_never_fails_and_spans_fit_the_text(detector: Detector, text: s
     assert all(0 <= f.start < f.end <= len(text) for f in findings)
     assert all(a.end <= b.start for a, b in itertools.pairwise(findings))
     assert all(f.type in ENTITIES and 0 < f.score <= 1 for f in findings)
+
+
+def test_a_memo_validates_each_value_once_across_the_scans_of_a_request() -> None:
+    calls: list[str] = []
+
+    def validate(value: str) -> float | None:
+        calls.append(value)
+        return 0.6 if value != "ID-7" else None
+
+    detector = Detector([make_recognizer(validate=validate)])
+    prompt = "Use ID-42 and ID-7"
+    answer = f"fake says: {prompt} (choice 0)"  # the prompt's values come back, restored, in the answer
+    memo: dict[tuple[int, str], float | None] = {}
+    with_memo = [detector.scan(prompt, memo), detector.scan(answer, memo), detector.scan(answer[:20], memo)]
+    assert sorted(calls) == ["ID-42", "ID-7"]  # each value once, valid or not
+    calls.clear()
+    assert with_memo == [detector.scan(prompt), detector.scan(answer), detector.scan(answer[:20])]
+    assert len(calls) == 5
+
+
+@given(
+    st.lists(
+        st.one_of(TRICKY, st.sampled_from(["+1 415 555 0132 ", "GB82 WEST 1234 5698 7654 32 ", "078-05-1120 "])),
+        max_size=4,
+    )
+)
+def test_scans_with_a_shared_memo_find_what_scans_without_it_find(detector: Detector, texts: list[str]) -> None:
+    memo: dict[tuple[int, str], float | None] = {}
+    joined = "".join(texts)
+    assert [detector.scan(text, memo) for text in [*texts, joined]] == [detector.scan(t) for t in [*texts, joined]]

@@ -32,6 +32,10 @@ _DECIMAL = re.compile(r"\d+\.\d+")
 _Hit = tuple[int, int, int]  # pattern id, start, end
 _Rank = tuple[int, float, int, int]  # minus priority, minus score, minus length, start: smallest wins
 _Queued = tuple[_Rank, int, int, "_Candidate | Finding"]  # rank, kind, order of arrival, item
+# What each value validated to (recogniser index, value) -> base score or None, kept by the caller for the scans
+# of one request: a value of the prompt comes back in the answer (restored from its placeholder), and a stream's
+# answer is scanned again as it grows. Validation is a pure function of the value, so findings are unchanged.
+Validations = dict[tuple[int, str], "float | None"]
 _FINDING, _CANDIDATE = 0, 1  # at equal rank a finding goes first, so that it can spare a candidate's check
 _ONE_FOR_ONE, _DROPPED, _MARKED = 0, 1, 2  # pattern ids in the normalisation database
 _NO_EXTENSION = (0, 0, 0, 0, 0, 0)
@@ -182,16 +186,19 @@ class Detector:
         """The recognisers this detector runs, in the order given."""
         return tuple(rule.recognizer for rule in self._rules)
 
-    def scan(self, text: str) -> list[Finding]:
-        """Every sensitive value in ``text``, sorted by start, with spans in ``text``'s own characters."""
+    def scan(self, text: str, memo: Validations | None = None) -> list[Finding]:
+        """Every sensitive value in ``text``, sorted by start, with spans in ``text``'s own characters.
+
+        ``memo`` keeps what each value validated to across the scans of one request (see :data:`Validations`).
+        """
         normalized = self.normalize(text)
         candidates, nearby = self._match(normalized.text)
-        kept = self._select(normalized.text, candidates, nearby)
+        kept = self._select(normalized.text, candidates, nearby, memo)
         return [_to_original(finding, normalized) for finding in kept]
 
-    def scan_many(self, texts: Iterable[str]) -> list[list[Finding]]:
+    def scan_many(self, texts: Iterable[str], memo: Validations | None = None) -> list[list[Finding]]:
         """``scan`` over each text: the findings of each, in order."""
-        return [self.scan(text) for text in texts]
+        return [self.scan(text, memo) for text in texts]
 
     def normalize(self, text: str) -> Normalized:
         """What ``scan`` reads: ``normalize(text)``, with Hyperscan finding the characters to fold in NFKC
@@ -230,7 +237,9 @@ class Detector:
             words = kept[count:]
         return longest, _Nearby(words)
 
-    def _select(self, text: str, candidates: dict[tuple[int, int], int], nearby: _Nearby) -> list[Finding]:
+    def _select(
+        self, text: str, candidates: dict[tuple[int, int], int], nearby: _Nearby, memo: Validations | None
+    ) -> list[Finding]:
         """Keep one finding per stretch of text: higher priority, then higher score, then longer, then earlier.
 
         Greedy in that order, validating lazily: a candidate enters the queue ranked by the best its
@@ -243,7 +252,7 @@ class Detector:
         while queue:
             _, _, _, item = heapq.heappop(queue)
             if isinstance(item, _Candidate):
-                judged = self._judge(item, text, kept, nearby)
+                judged = self._judge(item, text, kept, nearby, memo)
                 if judged is not None:
                     order += 1
                     heapq.heappush(queue, (judged[0], _FINDING, order, judged[1]))
@@ -270,7 +279,9 @@ class Detector:
         heapq.heapify(queue)
         return queue
 
-    def _judge(self, item: _Candidate, text: str, kept: _Kept, nearby: _Nearby) -> tuple[_Rank, Finding] | None:
+    def _judge(
+        self, item: _Candidate, text: str, kept: _Kept, nearby: _Nearby, memo: Validations | None
+    ) -> tuple[_Rank, Finding] | None:
         """The first span the recogniser proposes inside the candidate that is free and validates, scored."""
         rule = self._rules[item.owner]
         recognizer = rule.recognizer
@@ -281,7 +292,13 @@ class Detector:
             start, end = item.start + left, item.start + right
             if kept.overlaps(start, end) or _loose(recognizer, text, start, end):
                 continue
-            base = recognizer.validate(candidate[left:right])
+            value = candidate[left:right]
+            if memo is None:
+                base = recognizer.validate(value)
+            elif (item.owner, value) in memo:
+                base = memo[item.owner, value]
+            else:
+                base = memo[item.owner, value] = recognizer.validate(value)
             if base is None:
                 continue
             score = rule.score(nearby, start, end, min(base, recognizer.ceiling))

@@ -11,7 +11,7 @@ from bastion.protect.detect.ner import load_ner
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
-    from bastion.protect.detect.engine import Detector
+    from bastion.protect.detect.engine import Detector, Validations
     from bastion.protect.detect.finding import Finding
     from bastion.protect.detect.ner import NerTier
 
@@ -28,13 +28,13 @@ class Detection:
         self.detector = detector
         self._ner = ner
 
-    def detect_texts(self, texts: Sequence[str], *, ner: bool) -> list[list[Finding]]:
+    def detect_texts(self, texts: Sequence[str], *, ner: bool, memo: Validations | None = None) -> list[list[Finding]]:
         """The findings of each text, in order, each list sorted by start and free of overlaps.
 
         A pattern finding was validated (a checksum, a phone-number plan, a key format), so it wins over a name
         that overlaps it: "Visa 4111 1111 1111 1111" stays a card number however the NER tier reads it.
         """
-        patterns = self.detector.scan_many(texts)
+        patterns = self.detector.scan_many(texts, memo)
         if not ner:
             return patterns
         names = self._ner().scan_many(texts)
