@@ -8,7 +8,7 @@ from tests.unit.compliance.activity import NOW, query
 
 from bastion.compliance import registry
 from bastion.compliance.source import Source
-from bastion.config import FileConfig
+from bastion.config import FileConfig, ProviderConfig, VendorConfig
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -72,3 +72,17 @@ def test_attestations_are_listed_with_their_status_and_evidence(
     ]
     summary = {fact.item: fact.value for fact in report.summary}
     assert (summary["expired"], summary["expiring"], summary["providers_without_vendor"]) == (1, 1, 1)
+
+
+def test_vendors_and_providers_added_over_the_admin_api_are_in_the_register(
+    activity_services: Callable[[], Services],
+) -> None:
+    services = activity_services()
+    source = Source.of(services, FileConfig.model_validate(FILE), clock=lambda: NOW)
+    vendor = {"name": "nordic-ai", "attestations": [{"type": "dpa", "expires": "2027-01-31"}]}
+    source.catalog.create("member:olive@acme.com", VendorConfig.model_validate(vendor))
+    provider = {"name": "nordic", "kind": "echo", "vendor": "nordic-ai", "residency": "eu", "models": ["echo-3"]}
+    source.catalog.create("member:olive@acme.com", ProviderConfig.model_validate(provider))
+    attestations, providers = (section.records() for section in registry.build("vendors", source, query()).sections)
+    assert ("nordic-ai", "dpa", "valid") in {(row["vendor"], row["type"], row["status"]) for row in attestations}
+    assert {"provider": "nordic", "vendor": "nordic-ai", "holds": "dpa"}.items() <= providers[-1].items()
