@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import ValidationError
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from bastion.config import ProviderConfig, VendorConfig
 from bastion.errors import BastionError, Conflict, InvalidParameter, NotFound
@@ -95,24 +96,25 @@ class Catalog:
         with self._engine.connect() as connection:
             found = _stored(connection).get((kind, name))
         if found is None:
-            raise NotFound(f"No {kind} is named '{name}'; GET /admin/v1/{_PLURAL[kind]} lists them.")
+            raise _missing(kind, name)
         return found
 
     def create(self, actor: str, spec: Spec) -> Spec:
         kind = _kind(spec)
-        if self.declared(kind, spec.name):
-            raise Conflict(
-                f"The {kind} '{spec.name}' is declared in bastion.yaml; change it there and restart the gateway."
-            )
-        with self._engine.begin() as connection:
-            stored = _stored(connection)
-            if (kind, spec.name) in stored:
-                raise Conflict(f"A {kind} named '{spec.name}' already exists; update it with PATCH instead.")
-            self._validate(spec, self._entries({**stored, (kind, spec.name): spec}))
-            now = self._clock()
-            values = {"kind": kind, "name": spec.name, "spec": _json(spec), "created_at": now, "updated_at": now}
-            connection.execute(tables.routing_entries.insert().values(**values))
-            self._changed(connection, actor, f"{kind}.create", kind, spec.name, after=_json(spec))
+        self._refuse_declared(kind, spec.name, "replace")
+        exists = Conflict(f"A {kind} named '{spec.name}' already exists; update it with PATCH instead.")
+        try:
+            with self._engine.begin() as connection:
+                stored = _stored(connection)
+                if (kind, spec.name) in stored:
+                    raise exists
+                self._validate(spec, self._entries({**stored, (kind, spec.name): spec}))
+                now = self._clock()
+                values = {"kind": kind, "name": spec.name, "spec": _json(spec), "created_at": now, "updated_at": now}
+                connection.execute(tables.routing_entries.insert().values(**values))
+                self._changed(connection, actor, f"{kind}.create", kind, spec.name, after=_json(spec))
+        except IntegrityError as exc:  # another gateway created it between our read and our insert
+            raise exists from exc
         return spec
 
     def update(self, actor: str, spec: Spec) -> Spec:
@@ -122,7 +124,7 @@ class Catalog:
             stored = _stored(connection)
             before = stored.get((kind, spec.name))
             if before is None:
-                raise NotFound(f"No {kind} is named '{spec.name}'; GET /admin/v1/{_PLURAL[kind]} lists them.")
+                raise _missing(kind, spec.name)
             self._validate(spec, self._entries({**stored, (kind, spec.name): spec}))
             r = tables.routing_entries
             connection.execute(
@@ -140,7 +142,7 @@ class Catalog:
             stored = _stored(connection)
             before = stored.pop((kind, name), None)
             if before is None:
-                raise NotFound(f"No {kind} is named '{name}'; GET /admin/v1/{_PLURAL[kind]} lists them.")
+                raise _missing(kind, name)
             users = [p.name for p in self._entries(stored).providers if kind == "vendor" and p.vendor == name]
             if users:
                 raise Conflict(
@@ -184,6 +186,10 @@ class Catalog:
     def _changed(self, connection: Connection, actor: str, action: str, kind: Kind, name: str, **states: Any) -> None:
         events.record(connection, self._clock(), actor, action, (kind, name), **states)
         changes.bump(connection, REVISION)
+
+
+def _missing(kind: Kind, name: str) -> NotFound:
+    return NotFound(f"No {kind} is named '{name}'; GET /admin/v1/{_PLURAL[kind]} lists them.")
 
 
 def _kind(spec: Spec) -> Kind:

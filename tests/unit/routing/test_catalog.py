@@ -10,6 +10,7 @@ from sqlalchemy import insert
 
 from bastion.config import ProviderConfig, VendorConfig
 from bastion.errors import ConfigError, Conflict, InvalidParameter, NotFound
+from bastion.routing import catalog as catalog_module
 from bastion.routing.catalog import Catalog, LiveRouting
 from bastion.routing.health import MemoryHealth
 from bastion.routing.probes import Prober
@@ -176,3 +177,13 @@ async def test_probes_follow_the_providers(services: Services, feed: ChangeFeed)
         assert prober._tasks == []
     finally:
         await prober.stop()
+
+
+def test_two_gateways_creating_one_name_at_once_get_a_conflict_not_an_error(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    catalog = catalog_of(services)
+    catalog.create(ACTOR, provider("twice"))
+    monkeypatch.setattr(catalog_module, "_stored", lambda connection: {})  # the other's insert, not yet seen
+    with pytest.raises(Conflict, match="already exists"):
+        catalog.create(ACTOR, provider("twice"))
