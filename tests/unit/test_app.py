@@ -241,7 +241,8 @@ async def test_upstream_failures_become_clear_errors(
 
 
 async def test_upstream_4xx_passes_through_unchanged(make_settings: Callable[..., Settings]) -> None:
-    async with gateway(make_settings) as gw:
+    # One attempt: with more, the 429's Retry-After (7 s) is honoured on the same endpoint before it is relayed.
+    async with gateway(make_settings, routing={"attempts": 1}) as gw:
         response = await gw.chat(model="bad")
         busy = await gw.chat(model="busy")
     assert response.status_code == 400
