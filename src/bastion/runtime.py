@@ -26,7 +26,7 @@ from bastion.obs.metrics import Metrics
 from bastion.policy.estimate import TokenEstimator
 from bastion.policy.limits import Limiter, Limits, memory_limiter
 from bastion.policy.redis_limits import connect, redis_limiter
-from bastion.protect.detect import Detector
+from bastion.protect.detect import shared_detector
 from bastion.protect.detect.ner import load_ner
 from bastion.protect.detect.tiers import Detection
 from bastion.routing.catalog import Catalog, LiveRouting
@@ -58,9 +58,9 @@ def make_limiter(settings: Settings) -> tuple[Limiter, Redis | None]:
 
 
 def make_detection(settings: Settings) -> Detection:
-    """The detector (compiled once, about half a second), with the NER model loaded when a project uses it:
+    """The detector (the process's one, compiled on first use), with the NER model loaded when a project uses it:
     a missing model then stops the start, with the fix, instead of failing requests."""
-    detection = Detection(Detector())
+    detection = Detection(shared_detector())
     if any(project.data_policy.ner for project in settings.file.projects):
         load_ner()
     return detection

@@ -10,7 +10,7 @@ import typer
 
 from bastion.cli.common import fail
 from bastion.errors import BastionError
-from bastion.protect.detect import Detector
+from bastion.protect.detect import shared_detector
 from bastion.protect.detect.tiers import Detection
 
 ShowValues = Annotated[
@@ -31,7 +31,7 @@ def scan(show_values: ShowValues = False, ner: WithNer = False) -> None:
     is given.
     """
     text = sys.stdin.buffer.read().decode("utf-8", errors="replace")
-    detector = Detector()
+    detector = shared_detector()
     try:
         (findings,) = Detection(detector).detect_texts([text], ner=True) if ner else [detector.scan(text)]
     except BastionError as exc:

@@ -3,7 +3,7 @@ from the optional NER tier for projects that turn it on (``Detection.detect_text
 
 from __future__ import annotations
 
-from bastion.protect.detect.engine import Detector
+from bastion.protect.detect.engine import Detector, shared_detector
 from bastion.protect.detect.finding import Finding, merge
 from bastion.protect.detect.ner import NerTier, load_ner, ner_available
 from bastion.protect.detect.recognizer import Recognizer
@@ -21,4 +21,5 @@ __all__ = [
     "load_ner",
     "merge",
     "ner_available",
+    "shared_detector",
 ]

@@ -8,6 +8,7 @@ naming the pattern. There is no slower fallback that would quietly change what i
 
 from __future__ import annotations
 
+import functools
 import heapq
 import re
 import threading
@@ -315,6 +316,13 @@ class Detector:
             scratch = hyperscan.Scratch(self._foldable if name == "fold" else self._database)
             setattr(self._threads, name, scratch)
         return scratch
+
+
+@functools.cache
+def shared_detector() -> Detector:
+    """The process's detector with Bastion's recognisers: compiled once (most of a second), then shared by every
+    gateway and command in the process. A detector never changes after it is built and scans from any thread."""
+    return Detector()
 
 
 def _to_original(finding: Finding, normalized: Normalized) -> Finding:
