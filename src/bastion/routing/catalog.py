@@ -62,6 +62,14 @@ class Entries:
     def source(self, kind: Kind, name: str) -> Source:
         return "admin" if (kind, name) in self.stored else "config"
 
+    def find(self, kind: Kind, name: str) -> Spec:
+        """The entry of ``kind`` named ``name``; :class:`NotFound` naming the listing when there is none."""
+        entries: tuple[Spec, ...] = self.providers if kind == "provider" else self.vendors
+        for spec in entries:
+            if spec.name == name:
+                return spec
+        raise _missing(kind, name)
+
 
 class Catalog:
     def __init__(
@@ -90,14 +98,7 @@ class Catalog:
         return name in self._declared[kind]
 
     def get(self, kind: Kind, name: str) -> Spec:
-        entry = self._declared[kind].get(name)
-        if entry is not None:
-            return entry
-        with self._engine.connect() as connection:
-            found = _stored(connection).get((kind, name))
-        if found is None:
-            raise _missing(kind, name)
-        return found
+        return self.load().find(kind, name)
 
     def create(self, actor: str, spec: Spec) -> Spec:
         kind = _kind(spec)

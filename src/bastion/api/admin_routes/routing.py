@@ -64,7 +64,7 @@ def _attestation_json(item: AttestationConfig, left: int) -> dict[str, Any]:
 def _one(admin: Admin, kind: Kind, name: str) -> dict[str, Any]:
     routing = _routing(admin)
     entries = routing.catalog.load()
-    spec = routing.catalog.get(kind, name)
+    spec = entries.find(kind, name)
     if isinstance(spec, ProviderConfig):
         return _provider_json(spec, entries, routing)
     return _vendor_json(spec, entries)
